@@ -1,0 +1,239 @@
+import { hostname } from 'node:os';
+import type { Logger } from '../core/logger.js';
+import { Registry } from '../core/registry.js';
+import { scalpelsVersion } from '../core/version.js';
+import { ProtocolClient, type BrokerOptions } from '../protocol/client.js';
+import { envelope } from '../protocol/codec.js';
+import type {
+  AgentInfo,
+  EndMessage,
+  ErrorCode,
+  EventMessage,
+  DataMessage,
+  Message,
+  Request,
+  StartTracerRequest,
+  StatusMessage,
+  TracerAvailability,
+} from '../protocol/messages.js';
+import { RequestVerifier } from '../protocol/signing.js';
+import { PROTOCOL_VERSION, topics } from '../protocol/topics.js';
+import type { TracerContext, TracerDefinition } from '../tracers/types.js';
+import { checkParams, describeAjvError } from './params.js';
+import { TracerStream } from './stream.js';
+
+export interface AgentOptions {
+  name: string;
+  labels?: Record<string, string>;
+  broker: BrokerOptions;
+  /** The tracers this agent may run: its own catalog, nothing else. */
+  tracers: readonly TracerDefinition[];
+  ctx: TracerContext;
+  log: Logger;
+  /** When set, requests must be signed with it. */
+  secret?: Buffer;
+}
+
+class RequestError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The agent: announces itself (retained status, last will for offline), runs tracer
+ * instances on command, streams their samples, and refuses anything outside its catalog.
+ */
+export class Agent {
+  private client?: ProtocolClient;
+  private readonly catalog: Registry<TracerDefinition>;
+  private readonly streams = new Map<string, TracerStream>();
+  private readonly verifier?: RequestVerifier;
+  private availability: TracerAvailability[] = [];
+  private readonly refusalsLogged = new Set<string>();
+
+  constructor(private readonly options: AgentOptions) {
+    this.catalog = new Registry('tracer', options.tracers);
+    if (options.secret) this.verifier = new RequestVerifier(options.secret);
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  info(): AgentInfo {
+    return {
+      name: this.options.name,
+      host: hostname(),
+      labels: this.options.labels ?? {},
+      version: scalpelsVersion,
+      protocol: PROTOCOL_VERSION,
+      tracers: this.availability,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.availability = await Promise.all(
+      this.catalog.all().map(async (t) => {
+        const reason = await t.unavailableReason(this.options.ctx);
+        return reason ? { name: t.name, available: false, reason } : { name: t.name, available: true };
+      }),
+    );
+    const statusTopic = topics.agentStatus(this.options.name);
+    this.client = await ProtocolClient.connect({
+      ...this.options.broker,
+      clientId: `agent-${this.options.name}`,
+      log: this.options.log,
+      persistentSession: true,
+      will: { topic: statusTopic, message: this.status(false) },
+    });
+    await this.client.subscribe(topics.agentCommands(this.options.name), (m) => this.onCommand(m));
+    // Re-announce after every reconnect: a broker restarted without persistence forgets retained messages.
+    this.client.mqtt.on('connect', () => void this.announce().catch(() => {}));
+    await this.announce();
+    this.options.log.info('agent online', { agent: this.options.name, tracers: this.availability.length });
+  }
+
+  /** Stops every stream (flushing their data), marks the agent offline and disconnects. */
+  async stop(): Promise<void> {
+    await Promise.allSettled([...this.streams.values()].map((s) => s.stop('agent shutting down')));
+    this.streams.clear();
+    if (this.client) {
+      await this.client.publish(topics.agentStatus(this.options.name), this.status(false), { retain: true }).catch(() => {});
+      await this.client.close();
+    }
+  }
+
+  /** Drops the connection without a goodbye, as a crash would (for tests of the last will). */
+  crash(): void {
+    this.client?.destroy();
+  }
+
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  private status(online: boolean): StatusMessage {
+    return envelope<StatusMessage>({ type: 'status', online, agent: this.info() });
+  }
+
+  private async announce(): Promise<void> {
+    await this.client?.publish(topics.agentStatus(this.options.name), this.status(true), { retain: true });
+  }
+
+  private onCommand(message: Message): void {
+    if (!('replyTo' in message)) return;
+    const request = message as Request;
+    if (this.verifier) {
+      const failure = this.verifier.verify(request);
+      if (failure) {
+        this.logRefusalOnce(failure, request);
+        void this.client?.reply(request, { ok: false, error: { code: 'unauthorized', message: `refused: ${failure} request` } });
+        return;
+      }
+    }
+    void this.handle(request).then(
+      (result) => this.client?.reply(request, { ok: true, agentTs: Date.now(), ...result }),
+      (err) => {
+        const code: ErrorCode = err instanceof RequestError ? err.code : 'internal';
+        this.options.log.warn('request failed', { type: request.type, code, error: err.message });
+        return this.client?.reply(request, { ok: false, agentTs: Date.now(), error: { code, message: err.message } });
+      },
+    );
+  }
+
+  private logRefusalOnce(failure: string, request: Request): void {
+    const key = `${failure}:${request.type}`;
+    if (this.refusalsLogged.has(key)) return;
+    this.refusalsLogged.add(key);
+    this.options.log.warn('refused a command', { reason: failure, type: request.type });
+  }
+
+  private async handle(request: Request): Promise<{ result?: { samples: number; batches: number } } | undefined> {
+    switch (request.type) {
+      case 'ping':
+        return undefined;
+      case 'start':
+        await this.startStream(request);
+        return undefined;
+      case 'stop': {
+        const stream = this.streams.get(request.stream);
+        if (!stream) throw new RequestError('unknown-stream', `no stream "${request.stream}" on agent ${this.name}`);
+        const totals = await stream.stop();
+        this.streams.delete(request.stream);
+        return { result: totals };
+      }
+      case 'stop-run': {
+        const mine = [...this.streams.values()].filter((s) => s.options.run === request.run);
+        await Promise.allSettled(mine.map((s) => s.stop('run stopped')));
+        for (const s of mine) this.streams.delete(s.id);
+        return undefined;
+      }
+      case 'renew':
+        for (const s of this.streams.values()) if (s.options.run === request.run) this.armLease(s, request.leaseMs);
+        return undefined;
+    }
+  }
+
+  private async startStream(req: StartTracerRequest): Promise<void> {
+    if (this.streams.has(req.stream)) throw new RequestError('bad-request', `stream "${req.stream}" is already running`);
+    const definition = this.catalog.get(req.tracer);
+    if (!definition) throw new RequestError('unknown-tracer', `tracer "${req.tracer}" is not in agent ${this.name}'s catalog`);
+    const available = this.availability.find((a) => a.name === req.tracer);
+    if (available && !available.available) {
+      throw new RequestError('tracer-unavailable', `tracer "${req.tracer}" cannot run on ${this.name}: ${available.reason}`);
+    }
+    const checked = checkParams(definition.manifest.params, req.params);
+    if (!checked.ok) {
+      throw new RequestError('invalid-params', `tracer "${req.tracer}": ${checked.errors.map(describeAjvError).join('; ')}`);
+    }
+    const tags: Record<string, string> = { run: req.run, scenario: req.scenario, host: this.name, tracer: req.tracer };
+    if (req.step !== null) tags.step = req.step;
+    const instance = definition.create(checked.value, { intervalMs: req.intervalMs }, this.options.ctx);
+    const client = this.client!;
+    const stream = new TracerStream(
+      {
+        id: req.stream,
+        run: req.run,
+        tracer: req.tracer,
+        tags,
+        onPublishError: (err, seq) => this.options.log.error('could not send a batch', { stream: req.stream, seq, error: String(err) }),
+      },
+      instance,
+      {
+        publishData: (batch) =>
+          client.publish(topics.runData(req.run, this.name), envelope<DataMessage>({ type: 'data', run: req.run, stream: req.stream, ...batch })),
+        publishEnd: (end) =>
+          client.publish(topics.runData(req.run, this.name), envelope<EndMessage>({ type: 'end', run: req.run, stream: req.stream, ...end })),
+      },
+    );
+    try {
+      await stream.start();
+    } catch (err) {
+      throw new RequestError('start-failed', `tracer "${req.tracer}" failed to start on ${this.name}: ${(err as Error).message}`);
+    }
+    this.streams.set(req.stream, stream);
+    this.armLease(stream, req.leaseMs);
+    void this.event(req.run, { kind: 'started', stream: req.stream });
+  }
+
+  /** A runner that vanishes never sends "stop": the lease makes the agent stop by itself. */
+  private armLease(stream: TracerStream, leaseMs: number): void {
+    clearTimeout(stream.leaseTimer);
+    stream.leaseTimer = setTimeout(() => {
+      this.options.log.warn('run lease expired; stopping tracer', { stream: stream.id });
+      this.streams.delete(stream.id);
+      void stream.stop('lease expired: the runner stopped renewing').then(() =>
+        this.event(stream.options.run, { kind: 'lease-expired', stream: stream.id }),
+      );
+    }, leaseMs);
+    stream.leaseTimer.unref();
+  }
+
+  private async event(run: string, e: { kind: EventMessage['kind']; stream?: string; message?: string }): Promise<void> {
+    await this.client?.publish(topics.runEvents(run, this.name), envelope<EventMessage>({ type: 'event', run, ...e })).catch(() => {});
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * A sample is one point of a time series: the unit every tracer emits, every store writes
+ * and every report reads. It maps one-to-one onto an InfluxDB line-protocol line.
+ */
+
+/**
+ * A field value. `bigint` marks an integer field (line protocol `123i`): counters such as
+ * bytes or context switches are integers in Telegraf's data model, and InfluxDB refuses a
+ * field whose type changes, so the type is part of the value, not guessed from it.
+ */
+export type FieldValue = number | bigint | string | boolean;
+
+export interface Sample {
+  measurement: string;
+  tags: Record<string, string>;
+  fields: Record<string, FieldValue>;
+  /** Nanoseconds since the Unix epoch. */
+  time: bigint;
+}
+
+/** Current wall-clock time in nanoseconds, with sub-millisecond resolution from hrtime. */
+const epochAtStartNs = BigInt(Date.now()) * 1_000_000n;
+const hrAtStart = process.hrtime.bigint();
+export function nowNs(): bigint {
+  return epochAtStartNs + (process.hrtime.bigint() - hrAtStart);
+}
+
+export function msToNs(ms: number): bigint {
+  return BigInt(Math.round(ms * 1000)) * 1000n;
+}
+
+export function nsToMs(ns: bigint): number {
+  return Number(ns / 1000n) / 1000;
+}

@@ -1,0 +1,137 @@
+import type { Logger } from '../core/logger.js';
+import type { ProtocolClient } from '../protocol/client.js';
+import type { DataMessage, EndMessage, Message } from '../protocol/messages.js';
+import { topics } from '../protocol/topics.js';
+import { decodeLines } from '../store/line-protocol.js';
+import type { SampleSink } from '../store/store.js';
+
+interface StreamState {
+  agent: string;
+  stream: string;
+  seen: Set<number>;
+  samples: number;
+  end?: EndMessage;
+}
+
+/** What the collector knows of one stream when the run ends. */
+export interface StreamTally {
+  agent: string;
+  stream: string;
+  samples: number;
+  batches: number;
+  /** The end marker arrived and every batch it counts was received. */
+  complete: boolean;
+  /** Samples the agent says it sent (from the end marker), when known. */
+  sent?: number;
+  error?: string;
+}
+
+/**
+ * Receives every data batch of a run, de-duplicates by (agent, stream, seq) — QoS 1 may
+ * deliver twice after a reconnect — moves timestamps onto the runner's clock, and writes
+ * the samples to the store. The end markers let it prove each stream complete.
+ */
+export class Collector {
+  private readonly streams = new Map<string, StreamState>();
+  private readonly waiters = new Set<() => void>();
+  duplicates = 0;
+
+  constructor(
+    private readonly client: ProtocolClient,
+    private readonly runId: string,
+    private readonly sink: SampleSink,
+    private readonly log: Logger,
+    /** Agent clock minus runner clock, ms, per agent. */
+    private readonly clockOffsetMs: Map<string, number>,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.client.subscribe(topics.allRunData(this.runId), (m, topic) => this.onMessage(m, topic));
+  }
+
+  async stop(): Promise<void> {
+    await this.client.unsubscribe(topics.allRunData(this.runId));
+  }
+
+  private state(agent: string, stream: string): StreamState {
+    const key = `${agent}/${stream}`;
+    let s = this.streams.get(key);
+    if (!s) {
+      s = { agent, stream, seen: new Set(), samples: 0 };
+      this.streams.set(key, s);
+    }
+    return s;
+  }
+
+  private onMessage(message: Message, topic: string): void {
+    const agent = topic.split('/').pop()!;
+    if (message.type === 'data') this.onData(agent, message);
+    else if (message.type === 'end') {
+      this.state(agent, message.stream).end = message;
+      this.wake();
+    }
+  }
+
+  private onData(agent: string, message: DataMessage): void {
+    const s = this.state(agent, message.stream);
+    if (s.seen.has(message.seq)) {
+      this.duplicates++;
+      return;
+    }
+    let samples: ReturnType<typeof decodeLines>;
+    try {
+      samples = decodeLines(message.lines);
+    } catch (err) {
+      this.log.warn('dropped an undecodable batch', { agent, stream: message.stream, seq: message.seq, error: String(err) });
+      return;
+    }
+    s.seen.add(message.seq);
+    const offsetNs = BigInt(Math.round((this.clockOffsetMs.get(agent) ?? 0) * 1e6));
+    if (offsetNs !== 0n) for (const sample of samples) sample.time -= offsetNs;
+    s.samples += samples.length;
+    this.sink.write(samples);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private isComplete(s: StreamState | undefined): boolean {
+    if (!s?.end) return false;
+    for (let i = 0; i < s.end.batches; i++) if (!s.seen.has(i)) return false;
+    return true;
+  }
+
+  /** Waits until every named stream (agent/stream keys) is complete, or the timeout passes. */
+  async waitComplete(keys: string[], timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!keys.every((k) => this.isComplete(this.streams.get(k)))) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(left, 250));
+        this.waiters.add(wake);
+      });
+    }
+    return true;
+  }
+
+  tally(agent: string, stream: string): StreamTally {
+    const s = this.streams.get(`${agent}/${stream}`);
+    return {
+      agent,
+      stream,
+      samples: s?.samples ?? 0,
+      batches: s?.seen.size ?? 0,
+      complete: this.isComplete(s),
+      sent: s?.end?.samples,
+      error: s?.end?.error,
+    };
+  }
+}

@@ -1,0 +1,112 @@
+import type { ProtocolClient } from '../protocol/client.js';
+import type { AgentInfo, Message } from '../protocol/messages.js';
+import { topics } from '../protocol/topics.js';
+import type { AgentSelector } from '../scenario/types.js';
+import { RuntimeFailure } from '../core/errors.js';
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  return new RegExp(`^${body}$`);
+}
+
+/** Does this agent match a scenario's `on:` selector? No selector means every agent. */
+export function matchesSelector(agent: AgentInfo, selector: AgentSelector | undefined): boolean {
+  if (selector === undefined) return true;
+  if (typeof selector === 'string') return globToRegExp(selector).test(agent.name);
+  if (Array.isArray(selector)) return selector.some((s) => globToRegExp(s).test(agent.name));
+  return Object.entries(selector).every(([k, v]) => agent.labels[k] !== undefined && globToRegExp(v).test(agent.labels[k]));
+}
+
+export function describeSelector(selector: AgentSelector | undefined): string {
+  if (selector === undefined) return 'every agent';
+  if (typeof selector === 'string') return `agents named "${selector}"`;
+  if (Array.isArray(selector)) return `agents named ${selector.map((s) => `"${s}"`).join(' or ')}`;
+  return `agents labelled ${Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',')}`;
+}
+
+/** The agents the broker's retained status topics say are online, kept current. */
+export class Roster {
+  private readonly agents = new Map<string, { info: AgentInfo; online: boolean; since: number }>();
+  private readonly waiters = new Set<() => void>();
+  /** Called when an agent that was online goes offline (its last will, or a clean stop). */
+  onLost?: (agent: string) => void;
+
+  constructor(private readonly client: ProtocolClient) {}
+
+  async start(): Promise<void> {
+    await this.client.subscribe(topics.allAgentStatus(), (m) => this.onStatus(m));
+  }
+
+  online(): AgentInfo[] {
+    return [...this.agents.values()].filter((a) => a.online).map((a) => a.info);
+  }
+
+  get(name: string): AgentInfo | undefined {
+    return this.agents.get(name)?.info;
+  }
+
+  isOnline(name: string): boolean {
+    return this.agents.get(name)?.online ?? false;
+  }
+
+  /**
+   * Waits until every selector matches at least one online agent, and every agent named
+   * literally (no glob) is online. On timeout the error names what is missing.
+   */
+  async waitFor(selectors: (AgentSelector | undefined)[], timeoutMs: number): Promise<void> {
+    const missing = () => {
+      const problems: string[] = [];
+      for (const s of selectors) {
+        const literal = typeof s === 'string' ? [s] : Array.isArray(s) ? s : [];
+        for (const name of literal.filter((n) => !/[*?]/.test(n))) {
+          if (!this.isOnline(name)) problems.push(`agent "${name}"`);
+        }
+        if (!this.online().some((a) => matchesSelector(a, s))) problems.push(describeSelector(s));
+      }
+      return [...new Set(problems)];
+    };
+    const deadline = Date.now() + timeoutMs;
+    while (missing().length > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const online = this.online().map((a) => a.name);
+        throw new RuntimeFailure(
+          `waited ${Math.round(timeoutMs / 1000)}s for ${missing().join(', ')}; online: ${online.length ? online.join(', ') : 'none'}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(left, 500));
+        this.waiters.add(wake);
+      });
+    }
+  }
+
+  private onStatus(message: Message): void {
+    if (message.type !== 'status') return;
+    const previous = this.agents.get(message.agent.name);
+    this.agents.set(message.agent.name, { info: message.agent, online: message.online, since: message.ts });
+    if (previous?.online && !message.online) this.onLost?.(message.agent.name);
+    for (const wake of [...this.waiters]) wake();
+  }
+}
+
+/**
+ * Agent clock minus runner clock, in ms: several pings, keeping the one with the shortest
+ * round trip (its midpoint estimate has the smallest error bound, NTP's rule).
+ */
+export async function measureClockOffset(client: ProtocolClient, agent: string, samples = 5): Promise<number> {
+  let best = { rtt: Number.POSITIVE_INFINITY, offset: 0 };
+  for (let i = 0; i < samples; i++) {
+    const t0 = Date.now();
+    const reply = await client.request(topics.agentCommands(agent), { type: 'ping' }, 5000);
+    const t1 = Date.now();
+    if (!reply.ok) throw new RuntimeFailure(`agent ${agent} refused ping: ${reply.error?.message}`);
+    if (reply.agentTs !== undefined && t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: reply.agentTs - (t0 + t1) / 2 };
+  }
+  return best.offset;
+}

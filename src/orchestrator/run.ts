@@ -1,0 +1,276 @@
+import { hostname } from 'node:os';
+import { parseDuration } from '../core/duration.js';
+import { ExitCode, errorMessage, RuntimeFailure } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Sample } from '../core/sample.js';
+import { scalpelsVersion } from '../core/version.js';
+import type { ProtocolClient } from '../protocol/client.js';
+import type { RequestDraft } from '../protocol/codec.js';
+import { topics } from '../protocol/topics.js';
+import type { LoadedScenario, TracerUse } from '../scenario/types.js';
+import type { AgentRecord, RunRecord, StreamRecord } from '../store/run-record.js';
+import { newRunId } from '../store/run-id.js';
+import type { RunWriter, Store } from '../store/store.js';
+import { Collector } from './collector.js';
+import type { RunObserver } from './observer.js';
+import { describeSelector, matchesSelector, measureClockOffset, Roster } from './roster.js';
+import { executeStep } from './step-executor.js';
+
+export interface RunDependencies {
+  client: ProtocolClient;
+  store: Store;
+  log: Logger;
+  observer: RunObserver;
+  /** Aborted on Ctrl-C. */
+  signal: AbortSignal;
+  /** Default sampling interval of a tracer (from its manifest), ms. */
+  defaultIntervalMs(tracer: string): number;
+  /** How long to wait for the selected agents to be online. */
+  agentWaitMs?: number;
+  /** How long to wait for each tracer to acknowledge start or stop. */
+  ackTimeoutMs?: number;
+  /** How long to wait, after stop, for a stream's last batches. */
+  drainTimeoutMs?: number;
+  /** Agents stop tracers by themselves when the lease is not renewed (a crashed runner). */
+  leaseMs?: number;
+}
+
+interface ActiveStream {
+  agent: string;
+  stream: string;
+  tracer: string;
+  step: string | null;
+  /** Totals from the agent's stop reply. */
+  reported?: { samples?: number; batches?: number };
+  error?: string;
+}
+
+/** A sink that counts what passes through it, for the data-loss accounting. */
+function countingSink(writer: RunWriter) {
+  let count = 0;
+  return {
+    get count() {
+      return count;
+    },
+    write(samples: Sample[]) {
+      count += samples.length;
+      writer.write(samples);
+    },
+    flush: () => writer.flush(),
+  };
+}
+
+/**
+ * One run, start to end: wait for agents, measure their clocks, then per step start the
+ * tracers (barrier), run the workload, stop the tracers and wait for their last batches.
+ * Always stores a record, also when interrupted or failing.
+ */
+export interface RunOutcome {
+  record: RunRecord;
+  /** Where the run is stored (a directory or a URL). */
+  location: string;
+}
+
+export async function executeRun(loaded: LoadedScenario, deps: RunDependencies): Promise<RunOutcome> {
+  const { client, log, observer, signal } = deps;
+  const scenario = loaded.scenario;
+  const runId = newRunId();
+  const writer = await deps.store.createRun(runId);
+  const sink = countingSink(writer);
+  const record: RunRecord = {
+    format: 1,
+    id: runId,
+    status: 'running',
+    exitCode: ExitCode.Ok,
+    scenario: { name: scenario.name, file: loaded.file, source: loaded.source, rendered: scenario, args: loaded.args },
+    startedAt: new Date().toISOString(),
+    scalpelsVersion,
+    host: hostname(),
+    agents: [],
+    steps: [],
+    streams: [],
+    data: { produced: 0, written: 0, spooled: 0, lost: 0 },
+    tags: [],
+  };
+  await writer.saveRecord(record);
+  observer.runStarted?.({ id: runId, scenario: scenario.name, steps: scenario.steps.length, location: writer.location });
+
+  const roster = new Roster(client);
+  const offsets = new Map<string, number>();
+  const collector = new Collector(client, runId, sink, log, offsets);
+  const streams: ActiveStream[] = [];
+  const lost = new Map<string, string>();
+  const leaseMs = deps.leaseMs ?? 30_000;
+  let leaseTimer: NodeJS.Timeout | undefined;
+
+  roster.onLost = (agent) => {
+    const at = new Date().toISOString();
+    lost.set(agent, at);
+    observer.note?.(`agent ${agent} went offline at ${at}; its series are incomplete`);
+  };
+
+  const request = async (agent: string, draft: RequestDraft) => {
+    const reply = await client.request(topics.agentCommands(agent), draft, deps.ackTimeoutMs ?? 15_000);
+    if (!reply.ok) throw new RuntimeFailure(`agent ${agent}: ${reply.error?.message ?? 'request refused'}`);
+    return reply;
+  };
+
+  const startTracers = async (list: TracerUse[] | undefined, step: string | null, prefix: string) => {
+    const started = (list ?? []).flatMap((use, i) => {
+      const agents = roster.online().filter((a) => matchesSelector(a, use.on));
+      const intervalMs = use.interval !== undefined ? parseDuration(use.interval) : deps.defaultIntervalMs(use.use);
+      return agents.map(async (agent) => {
+        const stream = `${prefix}.${i}.${use.use}`;
+        const draft: RequestDraft = {
+          type: 'start',
+          run: runId,
+          scenario: scenario.name,
+          step,
+          stream,
+          tracer: use.use,
+          params: use.with ?? {},
+          intervalMs,
+          leaseMs,
+        };
+        await request(agent.name, draft);
+        streams.push({ agent: agent.name, stream, tracer: use.use, step });
+      });
+    });
+    // The barrier: the workload starts only once every tracer has said it is running.
+    const results = await Promise.allSettled(started);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  };
+
+  const stopTracers = async (which: (s: ActiveStream) => boolean) => {
+    const mine = streams.filter((s) => which(s) && s.reported === undefined && s.error === undefined);
+    await Promise.all(
+      mine.map(async (s) => {
+        if (!roster.isOnline(s.agent)) {
+          s.error = `agent ${s.agent} was lost`;
+          return;
+        }
+        try {
+          const reply = await request(s.agent, { type: 'stop', run: runId, stream: s.stream });
+          s.reported = reply.result ?? {};
+        } catch (err) {
+          s.error = errorMessage(err);
+        }
+      }),
+    );
+    const reachable = mine.filter((s) => s.reported !== undefined).map((s) => `${s.agent}/${s.stream}`);
+    await collector.waitComplete(reachable, deps.drainTimeoutMs ?? 10_000);
+  };
+
+  try {
+    await roster.start();
+    await collector.start();
+    const selectors = [...(scenario.tracers ?? []), ...scenario.steps.flatMap((s) => s.tracers ?? [])].map((t) => t.on);
+    observer.note?.('waiting for agents');
+    await roster.waitFor(selectors.length ? selectors : [undefined], deps.agentWaitMs ?? 30_000);
+    preflight(roster, scenario.tracers ?? [], scenario.steps.flatMap((s) => s.tracers ?? []));
+    for (const agent of roster.online()) {
+      const clockOffsetMs = await measureClockOffset(client, agent.name);
+      offsets.set(agent.name, clockOffsetMs);
+      record.agents.push({ name: agent.name, host: agent.host, labels: agent.labels, version: agent.version, clockOffsetMs });
+    }
+    leaseTimer = setInterval(() => {
+      for (const agent of record.agents) {
+        void request(agent.name, { type: 'renew', run: runId, leaseMs }).catch(() => {});
+      }
+    }, leaseMs / 3);
+
+    await startTracers(scenario.tracers, null, 'run');
+    for (const [index, step] of scenario.steps.entries()) {
+      if (signal.aborted) break;
+      await startTracers(step.tracers, step.name, `step${index}`);
+      try {
+        record.steps.push(await executeStep(step, index, { loaded, runId, sink, log, observer, signal }));
+      } finally {
+        await stopTracers((s) => s.step === step.name);
+      }
+      await writer.saveRecord(record);
+    }
+    record.status = signal.aborted ? 'interrupted' : record.steps.some((s) => s.sla.some((r) => !r.success)) ? 'failed' : 'passed';
+  } catch (err) {
+    record.status = signal.aborted ? 'interrupted' : 'error';
+    record.error = errorMessage(err);
+    log.debug('run failed', { error: err instanceof Error ? err.stack : String(err) });
+  } finally {
+    clearInterval(leaseTimer);
+    await stopTracers(() => true).catch((err) => log.warn('stopping tracers failed', { error: errorMessage(err) }));
+    await collector.stop().catch(() => {});
+  }
+
+  for (const agent of record.agents) if (lost.has(agent.name)) agent.lost = lost.get(agent.name);
+  record.streams = streams.map((s): StreamRecord => {
+    const tally = collector.tally(s.agent, s.stream);
+    return {
+      stream: s.stream,
+      tracer: s.tracer,
+      agent: s.agent,
+      step: s.step,
+      samples: tally.samples,
+      batches: tally.batches,
+      complete: tally.complete && s.error === undefined,
+      error: s.error ?? tally.error,
+    };
+  });
+  if (lost.size > 0 && record.status !== 'interrupted') {
+    record.status = 'error';
+    record.error ??= `agent${lost.size > 1 ? 's' : ''} lost during the run: ${[...lost.keys()].join(', ')}`;
+  }
+  await finishData(record, sink, writer, streams, log);
+  record.endedAt = new Date().toISOString();
+  record.exitCode = exitCodeOf(record);
+  await writer.saveRecord(record);
+  await writer.close();
+  observer.runEnded?.(record);
+  return { record, location: writer.location };
+}
+
+/** Every tracer must be runnable on every agent it selects, checked before anything starts. */
+function preflight(roster: Roster, runTracers: TracerUse[], stepTracers: TracerUse[]): void {
+  const problems: string[] = [];
+  for (const use of [...runTracers, ...stepTracers]) {
+    const agents = roster.online().filter((a) => matchesSelector(a, use.on));
+    if (agents.length === 0) problems.push(`tracer ${use.use}: no online agent matches ${describeSelector(use.on)}`);
+    for (const agent of agents) {
+      const entry = agent.tracers.find((t) => t.name === use.use);
+      if (!entry) problems.push(`agent ${agent.name} has no tracer "${use.use}" in its catalog`);
+      else if (!entry.available) problems.push(`agent ${agent.name} cannot run tracer ${use.use}: ${entry.reason}`);
+    }
+  }
+  if (problems.length) throw new RuntimeFailure([...new Set(problems)].join('; '));
+}
+
+async function finishData(record: RunRecord, sink: ReturnType<typeof countingSink>, writer: RunWriter, streams: ActiveStream[], log: Logger) {
+  // Produced: what the runner wrote itself (iterations, step marks) plus what each agent says it sent.
+  const fromAgents = record.streams.reduce((n, s, i) => n + (streams[i].reported?.samples ?? s.samples), 0);
+  const received = record.streams.reduce((n, s) => n + s.samples, 0);
+  const own = sink.count - received;
+  try {
+    await writer.flush();
+    record.data = { produced: own + fromAgents, written: sink.count, spooled: 0, lost: Math.max(0, fromAgents - received) };
+  } catch (err) {
+    log.error('the store failed', { error: errorMessage(err) });
+    record.data = { produced: own + fromAgents, written: 0, spooled: 0, lost: own + fromAgents };
+    record.status = 'error';
+    record.error ??= `the store failed: ${errorMessage(err)}`;
+  }
+}
+
+export function exitCodeOf(record: Pick<RunRecord, 'status'>): number {
+  switch (record.status) {
+    case 'passed':
+      return ExitCode.Ok;
+    case 'failed':
+      return ExitCode.GateFailed;
+    case 'interrupted':
+      return ExitCode.Interrupted;
+    default:
+      return ExitCode.RuntimeFailure;
+  }
+}
+
+export type { AgentRecord };

@@ -1,0 +1,10 @@
+import { Registry } from '../core/registry.js';
+import { execWorkload } from './exec/index.js';
+import { sleepWorkload } from './sleep/index.js';
+import type { WorkloadDefinition } from './types.js';
+
+/** Every workload, by name. Adding one: a folder under src/workloads/ and a line here. */
+export const workloadRegistry = new Registry<WorkloadDefinition<never>>('workload', [
+  execWorkload as WorkloadDefinition<never>,
+  sleepWorkload as WorkloadDefinition<never>,
+]);
