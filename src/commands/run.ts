@@ -1,15 +1,16 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { afterRun, afterRunFlags } from '../cli/after-run.js';
 import { startAllInOne } from '../cli/all-in-one.js';
 import { defaultIntervalMs, tracerSchemas, workloadSchemas } from '../cli/catalog.js';
 import { scenarioFlags, storeFlags } from '../cli/flags.js';
 import { createProgress, silentProgress } from '../cli/progress.js';
+import { openStore } from '../cli/store-factory.js';
 import { renderSummary } from '../cli/summary.js';
 import { ExitCode } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { executeRun } from '../orchestrator/run.js';
 import { loadScenarioFile } from '../scenario/load.js';
-import { LocalStore } from '../store/local/local-store.js';
 
 export default class Run extends BaseCommand {
   static summary = 'Run a scenario: drive its workload step by step with tracers attached, and store the results.';
@@ -25,6 +26,7 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
   static flags = {
     ...scenarioFlags,
     ...storeFlags,
+    ...afterRunFlags,
     json: Flags.boolean({ description: 'Print the run record as JSON on stdout instead of the summary.' }),
     quiet: Flags.boolean({ char: 'q', description: 'No progress output.' }),
     'agent-wait': Flags.string({ description: 'How long to wait for agents to be online.', default: '30s', helpValue: 'duration' }),
@@ -53,7 +55,7 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    const store = new LocalStore(flags['store-dir']);
+    const store = openStore(flags);
     const fleet = await startAllInOne(log);
     let outcome;
     try {
@@ -73,6 +75,8 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
     const { record, location } = outcome;
     if (flags.json) this.log(JSON.stringify(record, null, 2));
     else this.log(renderSummary(record, location));
-    if (record.exitCode !== ExitCode.Ok) this.exit(record.exitCode);
+    const afterCode = await afterRun(record, flags, store);
+    const exitCode = Math.max(record.exitCode, afterCode ?? ExitCode.Ok);
+    if (exitCode !== ExitCode.Ok) this.exit(exitCode);
   }
 }

@@ -1,3 +1,4 @@
+import type { Aggregation } from '../core/metric.js';
 import type { DurationStats } from '../store/run-record.js';
 
 /**
@@ -43,4 +44,27 @@ export function durationStats(values: readonly number[]): DurationStats | undefi
     max: sorted[sorted.length - 1],
     stddev: stddev(sorted),
   };
+}
+
+/**
+ * One aggregation of the metric grammar over raw values. `rate` is values per second over
+ * `windowMs` (the step's duration); `count` the number of values.
+ */
+export function aggregate(values: readonly number[], agg: Aggregation, windowMs?: number): number {
+  switch (agg.kind) {
+    case 'count':
+      return values.length;
+    case 'rate':
+      return windowMs ? values.length / (windowMs / 1000) : Number.NaN;
+    case 'avg':
+      return mean(values);
+    case 'min':
+      return values.length ? values.reduce((a, b) => Math.min(a, b)) : Number.NaN;
+    case 'max':
+      return values.length ? values.reduce((a, b) => Math.max(a, b)) : Number.NaN;
+    case 'med':
+      return percentile([...values].sort((a, b) => a - b), 50);
+    case 'percentile':
+      return percentile([...values].sort((a, b) => a - b), agg.p);
+  }
 }

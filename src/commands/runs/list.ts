@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { storeFlags } from '../../cli/flags.js';
 import { table } from '../../cli/table.js';
-import { LocalStore } from '../../store/local/local-store.js';
+import { openStore } from '../../cli/store-factory.js';
 
 export default class RunsList extends BaseCommand {
   static summary = 'List stored runs, oldest first.';
@@ -11,7 +11,7 @@ export default class RunsList extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(RunsList);
-    const runs = await new LocalStore(flags['store-dir']).listRuns();
+    const runs = await openStore(flags).listRuns();
     if (flags.json) {
       this.log(
         JSON.stringify(

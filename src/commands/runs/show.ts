@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { storeFlags } from '../../cli/flags.js';
 import { renderSummary } from '../../cli/summary.js';
-import { LocalStore } from '../../store/local/local-store.js';
+import { openStore } from '../../cli/store-factory.js';
 
 export default class RunsShow extends BaseCommand {
   static summary = 'Show one stored run: its summary, or its whole record as JSON.';
@@ -14,7 +14,7 @@ export default class RunsShow extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RunsShow);
-    const store = new LocalStore(flags['store-dir']);
+    const store = openStore(flags);
     const record = await store.resolveRun(args.run);
     if (flags.json) this.log(JSON.stringify(record, null, 2));
     else this.log(renderSummary(record, store.runDir(record.id)));

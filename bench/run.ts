@@ -1,0 +1,26 @@
+/**
+ * `npm run bench`: runs every bench/*.bench.ts (or those named on the command line) one
+ * after another — never in parallel, since each measures CPU time on a two-core machine.
+ * Each benchmark prints its own ratios against a peer measured in the same run.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const wanted = process.argv.slice(2);
+const benches = readdirSync(here)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)))
+  .sort();
+let failed = 0;
+for (const file of benches) {
+  console.log(`\n=== ${file} ===`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, file)], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    failed++;
+    console.log(`${file}: exited ${r.status}`);
+  }
+}
+process.exit(failed ? 1 : 0);
