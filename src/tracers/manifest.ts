@@ -52,6 +52,7 @@ export interface TracerManifest {
 export function loadTracerManifest(name: string, dir = tracerManifestDir): TracerManifest {
   const file = join(dir, `${name}.yaml`);
   const manifest = parse(readFileSync(file, 'utf8')) as TracerManifest;
-  if (manifest.name !== name) throw new Error(`${file}: manifest name "${manifest.name}" does not match "${name}"`);
+  if (manifest.name !== name)
+    throw new Error(`${file}: manifest name "${manifest.name}" does not match "${name}"`);
   return manifest;
 }

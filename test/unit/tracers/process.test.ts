@@ -1,0 +1,268 @@
+import { Ajv } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../../src/core/errors.js';
+import type { Sample } from '../../../src/core/sample.js';
+import { processCollector, processTracer } from '../../../src/tracers/process/index.js';
+import {
+  countFds,
+  parsePidIo,
+  parsePidStat,
+  parsePidStatus,
+  statusBytes,
+  statusInteger,
+} from '../../../src/tracers/process/parse.js';
+import type { TracerContext } from '../../../src/tracers/types.js';
+import { fixtureContext, manifestMismatches } from '../../fixtures/proc/fixture-context.js';
+
+const T0_NS = 1795563807274269162n;
+const T1_NS = 1795563808369993805n;
+const T2_NS = 1795563809375658831n;
+const seconds = (from: bigint, to: bigint) => Number(to - from) / 1e9;
+
+const procstat = (samples: Sample[], pid: number) => {
+  const found = samples.filter((s) => s.measurement === 'procstat' && s.tags.pid === String(pid));
+  expect(found, `procstat of ${pid}`).toHaveLength(1);
+  return found[0];
+};
+const lookup = (samples: Sample[]) => samples.filter((s) => s.measurement === 'procstat_lookup');
+const reported = (samples: Sample[]) =>
+  samples.filter((s) => s.measurement === 'procstat').map((s) => Number(s.tags.pid));
+
+describe('process parsers', () => {
+  it('reads /proc/<pid>/stat, whatever the name holds', () => {
+    const stat = parsePidStat(
+      '4242 (my (odd) proc 1) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 567 0 0 20 0 7 0 99887 123456789 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n',
+    );
+    expect(stat).toEqual({
+      pid: 4242,
+      comm: 'my (odd) proc 1',
+      state: 'S',
+      ppid: 1,
+      utime: 1234,
+      stime: 567,
+      numThreads: 7,
+      starttime: 99887,
+      vsize: 123456789n,
+      rss: 2048n,
+    });
+    expect(() => parsePidStat('garbage')).toThrow(/malformed/);
+  });
+
+  it('reads status values in bytes or as integers, absent for kernel threads', () => {
+    const status = parsePidStatus(
+      'Name:\tkworker/0:1\nVmRSS:\t    1704 kB\nThreads:\t1\nvoluntary_ctxt_switches:\t12\n',
+    );
+    expect(status.get('Name')).toBe('kworker/0:1');
+    expect(statusBytes(status, 'VmRSS')).toBe(1704n * 1024n);
+    expect(statusBytes(status, 'VmSwap')).toBeUndefined();
+    expect(statusInteger(status, 'voluntary_ctxt_switches')).toBe(12n);
+    expect(statusInteger(status, 'nonvoluntary_ctxt_switches')).toBeUndefined();
+  });
+
+  it('reads /proc/<pid>/io and counts descriptors', () => {
+    const io = parsePidIo('rchar: 3980\nwchar: 0\nsyscr: 8\nsyscw: 0\nread_bytes: 4096\nwrite_bytes: 0\n');
+    expect(io.get('read_bytes')).toBe(4096n);
+    expect(io.get('syscr')).toBe(8n);
+    expect(countFds(['0', '1', '2', '255'])).toBe(4);
+  });
+});
+
+describe('process collector on recorded /proc snapshots', () => {
+  it('reports a process with its memory, threads, descriptors, I/O and context switches', async () => {
+    const samples = await processCollector({ name: 'sleep' }, fixtureContext('t0'))();
+    const s = procstat(samples, 8449);
+    expect(s.tags).toEqual({ process_name: 'sleep', pid: '8449', selector: 'sleep' });
+    expect(s.time).toBe(T0_NS);
+    expect(s.fields).toEqual({
+      cpu_time_user: 0,
+      cpu_time_system: 0,
+      memory_rss: 1852n * 1024n,
+      memory_vms: 2990080n,
+      memory_swap: 0n,
+      num_threads: 1n,
+      num_fds: 3n,
+      read_bytes: 0n,
+      write_bytes: 0n,
+      read_count: 10n,
+      write_count: 0n,
+      voluntary_context_switches: 1n,
+      involuntary_context_switches: 0n,
+    });
+    expect(lookup(samples)).toEqual([
+      { measurement: 'procstat_lookup', tags: { selector: 'sleep' }, fields: { pid_count: 1n }, time: T0_NS },
+    ]);
+  });
+
+  it('gives cpu_usage from the second observation, in percent of one CPU', async () => {
+    const ctx = fixtureContext('t0');
+    const collect = processCollector({ name: 'sh' }, ctx);
+    const first = procstat(await collect(), 8450);
+    expect(first.fields.cpu_usage).toBeUndefined();
+    expect(first.fields.cpu_time_user).toBe(0.49);
+
+    ctx.use('t1');
+    const second = procstat(await collect(), 8450);
+    // The busy loop used 109 ticks (1.09 s of CPU) in 1.0957 s of wall clock.
+    expect(second.fields.cpu_usage).toBeCloseTo((100 * 1.09) / seconds(T0_NS, T1_NS), 10);
+    expect(second.fields.cpu_usage).toBeGreaterThan(99);
+    expect(second.fields.cpu_time_user).toBe(1.58);
+    expect(second.fields.cpu_time_system).toBe(0);
+    expect(second.fields.involuntary_context_switches).toBe(8n);
+
+    ctx.use('t2');
+    const third = procstat(await collect(), 8450);
+    expect(third.fields.cpu_usage).toBeCloseTo((100 * 1.01) / seconds(T1_NS, T2_NS), 10);
+  });
+
+  it('follows processes that exit and start between ticks', async () => {
+    const ctx = fixtureContext('t0');
+    const collect = processCollector({ systemd_unit: 'nova-api.service' }, ctx);
+    const t0 = await collect();
+    expect(reported(t0)).toEqual([8449]);
+    ctx.use('t1');
+    const t1 = await collect();
+    expect(reported(t1)).toEqual([8449]);
+    // A sleeping process: an observed 0 %, not a missing value.
+    expect(procstat(t1, 8449).fields.cpu_usage).toBe(0);
+
+    ctx.use('t2');
+    const t2 = await collect();
+    // 8449 exited and the service's new process 8455 is seen for the first time: no delta yet.
+    expect(reported(t2)).toEqual([8455]);
+    expect(procstat(t2, 8455).fields.cpu_usage).toBeUndefined();
+    expect(procstat(t2, 8455).tags.selector).toBe('nova-api.service');
+    expect(lookup(t2)[0].fields.pid_count).toBe(1n);
+  });
+
+  it('does not carry a delta over a reused pid', async () => {
+    const ctx = fixtureContext('t1');
+    // Pretend the new sleep of t2 got the pid of the busy loop: same pid, another start time.
+    let reusedBy: string | undefined;
+    const reused: TracerContext = {
+      ...ctx,
+      readdir: (p) => (p === '/proc' ? Promise.resolve(['8450']) : ctx.readdir(p)),
+      readFile: async (p) => {
+        if (!reusedBy || !p.startsWith('/proc/8450/')) return ctx.readFile(p);
+        const s = await ctx.readFile(p.replace('8450', reusedBy));
+        return p.endsWith('/stat') ? s.replace(/^\d+ /, '8450 ') : s;
+      },
+    };
+    const collect = processCollector({ pid: 8450 }, reused);
+    expect(procstat(await collect(), 8450).tags.process_name).toBe('sh');
+    ctx.use('t2');
+    reusedBy = '8455';
+    const after = procstat(await collect(), 8450);
+    expect(after.tags.process_name).toBe('sleep');
+    expect(after.fields.cpu_usage).toBeUndefined();
+  });
+
+  it('reports an empty match as pid_count 0 and no procstat', async () => {
+    const samples = await processCollector({ name: 'nova-conductor' }, fixtureContext('t0'))();
+    expect(samples).toEqual([
+      {
+        measurement: 'procstat_lookup',
+        tags: { selector: 'nova-conductor' },
+        fields: { pid_count: 0n },
+        time: T0_NS,
+      },
+    ]);
+  });
+
+  it('leaves out io and fd fields it may not read, with one warning', async () => {
+    const ctx = fixtureContext('t0');
+    const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const locked: TracerContext = {
+      ...ctx,
+      readFile: (p) => (p.endsWith('/io') ? Promise.reject(denied) : ctx.readFile(p)),
+      readdir: (p) => (p.endsWith('/fd') ? Promise.reject(denied) : ctx.readdir(p)),
+    };
+    const collect = processCollector({ cgroup: '/' }, locked);
+    const samples = [...(await collect()), ...(await collect())];
+    const s = procstat(samples.slice(0, 3), 8450);
+    expect(s.fields.memory_rss).toBe(1704n * 1024n);
+    for (const f of ['read_bytes', 'write_bytes', 'read_count', 'write_count', 'num_fds']) {
+      expect(s.fields[f], f).toBeUndefined();
+    }
+    expect(ctx.logged.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+      expect.stringContaining('/proc/<pid>/io'),
+      expect.stringContaining('/proc/<pid>/fd'),
+    ]);
+  });
+
+  it('skips a process that exits between the lookup and the reading', async () => {
+    const ctx = fixtureContext('t0');
+    const racing: TracerContext = {
+      ...ctx,
+      readFile: (p) =>
+        p === '/proc/8449/status'
+          ? Promise.reject(Object.assign(new Error('ESRCH'), { code: 'ESRCH' }))
+          : ctx.readFile(p),
+    };
+    const samples = await processCollector({ cgroup: '/' }, racing)();
+    expect(reported(samples)).toEqual([8450]);
+    expect(lookup(samples)[0].fields.pid_count).toBe(1n);
+    expect(ctx.logged).toEqual([]);
+  });
+
+  it('leaves out zombies, which have exited and wait to be reaped', async () => {
+    const ctx = fixtureContext('t0');
+    const zombie: TracerContext = {
+      ...ctx,
+      readFile: async (p) => {
+        const s = await ctx.readFile(p);
+        return p === '/proc/8450/stat' ? s.replace(') R ', ') Z ') : s;
+      },
+    };
+    const samples = await processCollector({ cgroup: '/' }, zombie)();
+    expect(reported(samples)).toEqual([8449]);
+    expect(lookup(samples)[0].fields.pid_count).toBe(1n);
+  });
+
+  it('writes only what the manifest declares, with the declared types', async () => {
+    const ctx = fixtureContext('t0');
+    const collect = processCollector({ cgroup: '/' }, ctx);
+    const samples = await collect();
+    ctx.use('t1');
+    samples.push(...(await collect()));
+    expect(manifestMismatches(samples, processTracer.manifest)).toEqual([]);
+    const declared = processTracer.manifest.measurements.find((m) => m.name === 'procstat')!;
+    const written = new Set(
+      samples.flatMap((s) => (s.measurement === 'procstat' ? Object.keys(s.fields) : [])),
+    );
+    expect(Object.keys(declared.fields).filter((f) => !written.has(f))).toEqual([]);
+  });
+});
+
+describe('processTracer', () => {
+  it('has a manifest whose example validates against its params schema', () => {
+    const m = processTracer.manifest;
+    expect(m.name).toBe('process');
+    const validate = new Ajv({ strict: true }).compile(m.params);
+    expect(validate(m.example.with), JSON.stringify(validate.errors)).toBe(true);
+    expect(m.example.use).toBe('process');
+  });
+
+  it('is available when /proc can be listed, and says why not otherwise', async () => {
+    const ctx = fixtureContext('t0');
+    expect(await processTracer.unavailableReason(ctx)).toBeUndefined();
+    const broken: TracerContext = { ...ctx, readdir: () => Promise.reject(new Error('ENOENT: no /proc')) };
+    expect(await processTracer.unavailableReason(broken)).toBe('cannot list /proc: ENOENT: no /proc');
+  });
+
+  it('refuses an invalid selector when created', () => {
+    const ctx = fixtureContext('t0');
+    expect(() => processTracer.create({ cmdline: '[' }, { intervalMs: 1000 }, ctx)).toThrow(InputError);
+    expect(() => processTracer.create({}, { intervalMs: 1000 }, ctx)).toThrow(InputError);
+  });
+
+  it('runs as a tracer instance: start emits the first reading, stop a final one with cpu_usage', async () => {
+    const ctx = fixtureContext('t0');
+    const instance = processTracer.create({ pid: 8450 }, { intervalMs: 60_000 }, ctx);
+    const emitted: Sample[][] = [];
+    await instance.start((s) => emitted.push(s));
+    ctx.use('t1');
+    await instance.stop();
+    expect(emitted).toHaveLength(2);
+    expect(procstat(emitted[1], 8450).fields.cpu_usage).toBeCloseTo((100 * 1.09) / seconds(T0_NS, T1_NS), 10);
+  });
+});
