@@ -2,14 +2,14 @@ import { hostname } from 'node:os';
 import type { Logger } from '../core/logger.js';
 import { Registry } from '../core/registry.js';
 import { scalpelsVersion } from '../core/version.js';
-import { ProtocolClient, type BrokerOptions } from '../protocol/client.js';
-import { envelope } from '../protocol/codec.js';
+import { type BrokerOptions, ProtocolClient } from '../protocol/client.js';
+import { encodeMessage, envelope } from '../protocol/codec.js';
 import type {
   AgentInfo,
+  DataMessage,
   EndMessage,
   ErrorCode,
   EventMessage,
-  DataMessage,
   Message,
   Request,
   StartTracerRequest,
@@ -19,6 +19,8 @@ import type {
 import { RequestVerifier } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, topics } from '../protocol/topics.js';
 import type { TracerContext, TracerDefinition } from '../tracers/types.js';
+import { BatchArchive } from './archive.js';
+import { Outbox } from './outbox.js';
 import { checkParams, describeAjvError } from './params.js';
 import { TracerStream } from './stream.js';
 
@@ -32,6 +34,15 @@ export interface AgentOptions {
   log: Logger;
   /** When set, requests must be signed with it. */
   secret?: Buffer;
+  /** Where data spills while the broker is unreachable (see Outbox). */
+  spoolDir?: string;
+  /** Data messages held in memory before spilling. */
+  outboxMemoryLimit?: number;
+}
+
+/** Stream ids repeat across runs (`run.0.proc`): an agent keys its streams by run and stream. */
+function streamKey(run: string, stream: string): string {
+  return `${run}/${stream}`;
 }
 
 class RequestError extends Error {
@@ -49,6 +60,9 @@ class RequestError extends Error {
  */
 export class Agent {
   private client?: ProtocolClient;
+  private outbox?: Outbox;
+  /** Sent batches by stream key (run/stream), for `resend`. */
+  private readonly archive = new BatchArchive();
   private readonly catalog: Registry<TracerDefinition>;
   private readonly streams = new Map<string, TracerStream>();
   private readonly verifier?: RequestVerifier;
@@ -90,6 +104,17 @@ export class Agent {
       persistentSession: true,
       will: { topic: statusTopic, message: this.status(false) },
     });
+    const client = this.client;
+    this.outbox = new Outbox(
+      {
+        get connected() {
+          return client.connected;
+        },
+        send: (topic, payload) => client.publishRaw(topic, payload),
+        onConnect: (listener) => client.mqtt.on('connect', listener),
+      },
+      { spoolDir: this.options.spoolDir, memoryLimit: this.options.outboxMemoryLimit, log: this.options.log },
+    );
     await this.client.subscribe(topics.agentCommands(this.options.name), (m) => this.onCommand(m));
     // Re-announce after every reconnect: a broker restarted without persistence forgets retained messages.
     this.client.mqtt.on('connect', () => void this.announce().catch(() => {}));
@@ -101,8 +126,13 @@ export class Agent {
   async stop(): Promise<void> {
     await Promise.allSettled([...this.streams.values()].map((s) => s.stop('agent shutting down')));
     this.streams.clear();
+    // Give queued data a moment to reach the broker; what remains stays in the spool.
+    if (this.outbox && this.client?.connected)
+      await Promise.race([this.outbox.idle(), new Promise((r) => setTimeout(r, 5000))]);
     if (this.client) {
-      await this.client.publish(topics.agentStatus(this.options.name), this.status(false), { retain: true }).catch(() => {});
+      await this.client
+        .publish(topics.agentStatus(this.options.name), this.status(false), { retain: true })
+        .catch(() => {});
       await this.client.close();
     }
   }
@@ -131,7 +161,10 @@ export class Agent {
       const failure = this.verifier.verify(request);
       if (failure) {
         this.logRefusalOnce(failure, request);
-        void this.client?.reply(request, { ok: false, error: { code: 'unauthorized', message: `refused: ${failure} request` } });
+        void this.client?.reply(request, {
+          ok: false,
+          error: { code: 'unauthorized', message: `refused: ${failure} request` },
+        });
         return;
       }
     }
@@ -140,7 +173,11 @@ export class Agent {
       (err) => {
         const code: ErrorCode = err instanceof RequestError ? err.code : 'internal';
         this.options.log.warn('request failed', { type: request.type, code, error: err.message });
-        return this.client?.reply(request, { ok: false, agentTs: Date.now(), error: { code, message: err.message } });
+        return this.client?.reply(request, {
+          ok: false,
+          agentTs: Date.now(),
+          error: { code, message: err.message },
+        });
       },
     );
   }
@@ -152,7 +189,9 @@ export class Agent {
     this.options.log.warn('refused a command', { reason: failure, type: request.type });
   }
 
-  private async handle(request: Request): Promise<{ result?: { samples: number; batches: number } } | undefined> {
+  private async handle(
+    request: Request,
+  ): Promise<{ result?: { samples: number; batches: number } } | undefined> {
     switch (request.type) {
       case 'ping':
         return undefined;
@@ -160,62 +199,115 @@ export class Agent {
         await this.startStream(request);
         return undefined;
       case 'stop': {
-        const stream = this.streams.get(request.stream);
-        if (!stream) throw new RequestError('unknown-stream', `no stream "${request.stream}" on agent ${this.name}`);
+        const stream = this.streams.get(streamKey(request.run, request.stream));
+        if (!stream)
+          throw new RequestError('unknown-stream', `no stream "${request.stream}" on agent ${this.name}`);
         const totals = await stream.stop();
-        this.streams.delete(request.stream);
+        this.streams.delete(streamKey(request.run, request.stream));
+        void this.event(request.run, { kind: 'stopped', stream: request.stream });
         return { result: totals };
       }
       case 'stop-run': {
         const mine = [...this.streams.values()].filter((s) => s.options.run === request.run);
         await Promise.allSettled(mine.map((s) => s.stop('run stopped')));
-        for (const s of mine) this.streams.delete(s.id);
+        for (const s of mine) {
+          this.streams.delete(streamKey(s.options.run, s.id));
+          void this.event(request.run, { kind: 'stopped', stream: s.id });
+        }
         return undefined;
       }
       case 'renew':
-        for (const s of this.streams.values()) if (s.options.run === request.run) this.armLease(s, request.leaseMs);
+        for (const s of this.streams.values())
+          if (s.options.run === request.run) this.armLease(s, request.leaseMs);
         return undefined;
+      case 'resend': {
+        const key = streamKey(request.run, request.stream);
+        const missing = request.seqs.filter((seq) => !this.archive.get(key, seq));
+        for (const seq of request.seqs) {
+          const payload = this.archive.get(key, seq);
+          if (payload) this.outbox!.enqueue(topics.runData(request.run, this.name), payload);
+        }
+        if (missing.length) {
+          throw new RequestError(
+            'unknown-stream',
+            `batches ${missing.slice(0, 20).join(', ')} of ${request.stream} are no longer archived`,
+          );
+        }
+        return undefined;
+      }
     }
   }
 
   private async startStream(req: StartTracerRequest): Promise<void> {
-    if (this.streams.has(req.stream)) throw new RequestError('bad-request', `stream "${req.stream}" is already running`);
+    if (this.streams.has(streamKey(req.run, req.stream)))
+      throw new RequestError('bad-request', `stream "${req.stream}" is already running`);
     const definition = this.catalog.get(req.tracer);
-    if (!definition) throw new RequestError('unknown-tracer', `tracer "${req.tracer}" is not in agent ${this.name}'s catalog`);
+    if (!definition)
+      throw new RequestError(
+        'unknown-tracer',
+        `tracer "${req.tracer}" is not in agent ${this.name}'s catalog`,
+      );
     const available = this.availability.find((a) => a.name === req.tracer);
     if (available && !available.available) {
-      throw new RequestError('tracer-unavailable', `tracer "${req.tracer}" cannot run on ${this.name}: ${available.reason}`);
+      throw new RequestError(
+        'tracer-unavailable',
+        `tracer "${req.tracer}" cannot run on ${this.name}: ${available.reason}`,
+      );
     }
     const checked = checkParams(definition.manifest.params, req.params);
     if (!checked.ok) {
-      throw new RequestError('invalid-params', `tracer "${req.tracer}": ${checked.errors.map(describeAjvError).join('; ')}`);
+      throw new RequestError(
+        'invalid-params',
+        `tracer "${req.tracer}": ${checked.errors.map(describeAjvError).join('; ')}`,
+      );
     }
-    const tags: Record<string, string> = { run: req.run, scenario: req.scenario, host: this.name, tracer: req.tracer };
+    const tags: Record<string, string> = {
+      run: req.run,
+      scenario: req.scenario,
+      host: this.name,
+      tracer: req.tracer,
+    };
     if (req.step !== null) tags.step = req.step;
     const instance = definition.create(checked.value, { intervalMs: req.intervalMs }, this.options.ctx);
-    const client = this.client!;
+    const outbox = this.outbox!;
+    const dataTopic = topics.runData(req.run, this.name);
+    const archiveKey = streamKey(req.run, req.stream);
     const stream = new TracerStream(
       {
         id: req.stream,
         run: req.run,
         tracer: req.tracer,
         tags,
-        onPublishError: (err, seq) => this.options.log.error('could not send a batch', { stream: req.stream, seq, error: String(err) }),
+        onPublishError: (err, seq) =>
+          this.options.log.error('could not send a batch', { stream: req.stream, seq, error: String(err) }),
       },
       instance,
       {
-        publishData: (batch) =>
-          client.publish(topics.runData(req.run, this.name), envelope<DataMessage>({ type: 'data', run: req.run, stream: req.stream, ...batch })),
-        publishEnd: (end) =>
-          client.publish(topics.runData(req.run, this.name), envelope<EndMessage>({ type: 'end', run: req.run, stream: req.stream, ...end })),
+        publishData: async (batch) => {
+          const payload = encodeMessage(
+            envelope<DataMessage>({ type: 'data', run: req.run, stream: req.stream, ...batch }),
+          );
+          this.archive.keep(archiveKey, batch.seq, payload);
+          outbox.enqueue(dataTopic, payload);
+        },
+        publishEnd: async (end) => {
+          this.archive.markEnded(archiveKey);
+          outbox.enqueue(
+            dataTopic,
+            encodeMessage(envelope<EndMessage>({ type: 'end', run: req.run, stream: req.stream, ...end })),
+          );
+        },
       },
     );
     try {
       await stream.start();
     } catch (err) {
-      throw new RequestError('start-failed', `tracer "${req.tracer}" failed to start on ${this.name}: ${(err as Error).message}`);
+      throw new RequestError(
+        'start-failed',
+        `tracer "${req.tracer}" failed to start on ${this.name}: ${(err as Error).message}`,
+      );
     }
-    this.streams.set(req.stream, stream);
+    this.streams.set(streamKey(req.run, req.stream), stream);
     this.armLease(stream, req.leaseMs);
     void this.event(req.run, { kind: 'started', stream: req.stream });
   }
@@ -225,15 +317,20 @@ export class Agent {
     clearTimeout(stream.leaseTimer);
     stream.leaseTimer = setTimeout(() => {
       this.options.log.warn('run lease expired; stopping tracer', { stream: stream.id });
-      this.streams.delete(stream.id);
-      void stream.stop('lease expired: the runner stopped renewing').then(() =>
-        this.event(stream.options.run, { kind: 'lease-expired', stream: stream.id }),
-      );
+      this.streams.delete(streamKey(stream.options.run, stream.id));
+      void stream
+        .stop('lease expired: the runner stopped renewing')
+        .then(() => this.event(stream.options.run, { kind: 'lease-expired', stream: stream.id }));
     }, leaseMs);
     stream.leaseTimer.unref();
   }
 
-  private async event(run: string, e: { kind: EventMessage['kind']; stream?: string; message?: string }): Promise<void> {
-    await this.client?.publish(topics.runEvents(run, this.name), envelope<EventMessage>({ type: 'event', run, ...e })).catch(() => {});
+  private async event(
+    run: string,
+    e: { kind: EventMessage['kind']; stream?: string; message?: string },
+  ): Promise<void> {
+    await this.client
+      ?.publish(topics.runEvents(run, this.name), envelope<EventMessage>({ type: 'event', run, ...e }))
+      .catch(() => {});
   }
 }

@@ -28,7 +28,9 @@ export function checkParams(
 
 export function describeAjvError(e: ErrorObject): string {
   const at = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '';
-  if (e.keyword === 'additionalProperties') return `unknown parameter "${(e.params as { additionalProperty: string }).additionalProperty}"${at ? ` in ${at}` : ''}`;
-  if (e.keyword === 'required') return `missing parameter "${(e.params as { missingProperty: string }).missingProperty}"${at ? ` in ${at}` : ''}`;
+  if (e.keyword === 'additionalProperties')
+    return `unknown parameter "${(e.params as { additionalProperty: string }).additionalProperty}"${at ? ` in ${at}` : ''}`;
+  if (e.keyword === 'required')
+    return `missing parameter "${(e.params as { missingProperty: string }).missingProperty}"${at ? ` in ${at}` : ''}`;
   return `${at || 'params'} ${e.message}`;
 }

@@ -82,7 +82,12 @@ export class Collector {
     try {
       samples = decodeLines(message.lines);
     } catch (err) {
-      this.log.warn('dropped an undecodable batch', { agent, stream: message.stream, seq: message.seq, error: String(err) });
+      this.log.warn('dropped an undecodable batch', {
+        agent,
+        stream: message.stream,
+        seq: message.seq,
+        error: String(err),
+      });
       return;
     }
     s.seen.add(message.seq);
@@ -122,6 +127,35 @@ export class Collector {
     return true;
   }
 
+  /**
+   * Records a stream's totals from the agent's stop reply: if the end marker itself was
+   * lost, the reply still tells how many batches to expect.
+   */
+  expect(agent: string, stream: string, totals: { batches?: number; samples?: number }): void {
+    const s = this.state(agent, stream);
+    if (s.end || totals.batches === undefined) return;
+    s.end = {
+      v: 1,
+      id: 'stop-reply',
+      ts: Date.now(),
+      type: 'end',
+      run: this.runId,
+      stream,
+      batches: totals.batches,
+      samples: totals.samples ?? 0,
+    };
+    this.wake();
+  }
+
+  /** Sequence numbers of an ended stream that have not arrived. */
+  missing(agent: string, stream: string): number[] {
+    const s = this.streams.get(`${agent}/${stream}`);
+    if (!s?.end) return [];
+    const gaps: number[] = [];
+    for (let i = 0; i < s.end.batches; i++) if (!s.seen.has(i)) gaps.push(i);
+    return gaps;
+  }
+
   tally(agent: string, stream: string): StreamTally {
     const s = this.streams.get(`${agent}/${stream}`);
     return {
@@ -131,7 +165,16 @@ export class Collector {
       batches: s?.seen.size ?? 0,
       complete: this.isComplete(s),
       sent: s?.end?.samples,
-      error: s?.end?.error,
+      error: s?.end?.error ?? this.gapDescription(s),
     };
+  }
+
+  /** "missing batches 3, 7" for an ended stream with gaps; the end marker itself missing otherwise. */
+  private gapDescription(s: StreamState | undefined): string | undefined {
+    if (!s) return 'no data received';
+    if (!s.end) return 'no end marker received';
+    const missing: number[] = [];
+    for (let i = 0; i < s.end.batches && missing.length < 20; i++) if (!s.seen.has(i)) missing.push(i);
+    return missing.length ? `missing batches ${missing.join(', ')} of ${s.end.batches}` : undefined;
   }
 }

@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { Aedes } from 'aedes';
 
 export interface EmbeddedBroker {
-  /** mqtt://127.0.0.1:<port> */
+  /** mqtt://127.0.0.1:<port> (mqtts:// with TLS) */
   url: string;
   port: number;
   close(): Promise<void>;
@@ -14,6 +15,10 @@ export interface EmbeddedBrokerOptions {
   port?: number;
   /** When set, clients must present these credentials. */
   credentials?: { username: string; password: string };
+  /** PEM key and certificate: serve mqtts:// instead of mqtt://. */
+  tls?: { key: Buffer; cert: Buffer };
+  /** Last say over the broker before it listens (tests use it to drop or delay messages). */
+  configure?: (broker: Aedes) => void;
 }
 
 /**
@@ -29,7 +34,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
       done(ok ? null : Object.assign(new Error('bad username or password'), { returnCode: 4 }), ok);
     };
   }
-  const server: Server = createServer(broker.handle);
+  options.configure?.(broker);
+  const server: Server = options.tls
+    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, broker.handle)
+    : createServer(broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -37,7 +45,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `mqtt://${options.host ?? '127.0.0.1'}:${port}`,
+    url: `${options.tls ? 'mqtts' : 'mqtt'}://${options.host ?? '127.0.0.1'}:${port}`,
     port,
     close: async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));

@@ -1,11 +1,14 @@
+import { RuntimeFailure } from '../core/errors.js';
 import type { ProtocolClient } from '../protocol/client.js';
 import type { AgentInfo, Message } from '../protocol/messages.js';
 import { topics } from '../protocol/topics.js';
 import type { AgentSelector } from '../scenario/types.js';
-import { RuntimeFailure } from '../core/errors.js';
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -14,14 +17,18 @@ export function matchesSelector(agent: AgentInfo, selector: AgentSelector | unde
   if (selector === undefined) return true;
   if (typeof selector === 'string') return globToRegExp(selector).test(agent.name);
   if (Array.isArray(selector)) return selector.some((s) => globToRegExp(s).test(agent.name));
-  return Object.entries(selector).every(([k, v]) => agent.labels[k] !== undefined && globToRegExp(v).test(agent.labels[k]));
+  return Object.entries(selector).every(
+    ([k, v]) => agent.labels[k] !== undefined && globToRegExp(v).test(agent.labels[k]),
+  );
 }
 
 export function describeSelector(selector: AgentSelector | undefined): string {
   if (selector === undefined) return 'every agent';
   if (typeof selector === 'string') return `agents named "${selector}"`;
   if (Array.isArray(selector)) return `agents named ${selector.map((s) => `"${s}"`).join(' or ')}`;
-  return `agents labelled ${Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',')}`;
+  return `agents labelled ${Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`;
 }
 
 /** The agents the broker's retained status topics say are online, kept current. */
@@ -30,6 +37,8 @@ export class Roster {
   private readonly waiters = new Set<() => void>();
   /** Called when an agent that was online goes offline (its last will, or a clean stop). */
   onLost?: (agent: string) => void;
+  /** Called when an agent that had gone offline is back (it reconnected, e.g. after a broker restart). */
+  onBack?: (agent: string) => void;
 
   constructor(private readonly client: ProtocolClient) {}
 
@@ -41,12 +50,34 @@ export class Roster {
     return [...this.agents.values()].filter((a) => a.online).map((a) => a.info);
   }
 
+  /** Every agent seen, online or not, by name. */
+  all(): { info: AgentInfo; online: boolean }[] {
+    return [...this.agents.values()].sort((a, b) => a.info.name.localeCompare(b.info.name));
+  }
+
   get(name: string): AgentInfo | undefined {
     return this.agents.get(name)?.info;
   }
 
   isOnline(name: string): boolean {
     return this.agents.get(name)?.online ?? false;
+  }
+
+  /** Waits up to `timeoutMs` for an agent to be online; resolves whether it is. */
+  async waitOnline(name: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.isOnline(name) && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(deadline - Date.now(), 250));
+        this.waiters.add(wake);
+      });
+    }
+    return this.isOnline(name);
   }
 
   /**
@@ -91,6 +122,7 @@ export class Roster {
     const previous = this.agents.get(message.agent.name);
     this.agents.set(message.agent.name, { info: message.agent, online: message.online, since: message.ts });
     if (previous?.online && !message.online) this.onLost?.(message.agent.name);
+    if (previous && !previous.online && message.online) this.onBack?.(message.agent.name);
     for (const wake of [...this.waiters]) wake();
   }
 }
@@ -99,14 +131,19 @@ export class Roster {
  * Agent clock minus runner clock, in ms: several pings, keeping the one with the shortest
  * round trip (its midpoint estimate has the smallest error bound, NTP's rule).
  */
-export async function measureClockOffset(client: ProtocolClient, agent: string, samples = 5): Promise<number> {
+export async function measureClockOffset(
+  client: ProtocolClient,
+  agent: string,
+  samples = 5,
+): Promise<number> {
   let best = { rtt: Number.POSITIVE_INFINITY, offset: 0 };
   for (let i = 0; i < samples; i++) {
     const t0 = Date.now();
     const reply = await client.request(topics.agentCommands(agent), { type: 'ping' }, 5000);
     const t1 = Date.now();
     if (!reply.ok) throw new RuntimeFailure(`agent ${agent} refused ping: ${reply.error?.message}`);
-    if (reply.agentTs !== undefined && t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: reply.agentTs - (t0 + t1) / 2 };
+    if (reply.agentTs !== undefined && t1 - t0 < best.rtt)
+      best = { rtt: t1 - t0, offset: reply.agentTs - (t0 + t1) / 2 };
   }
   return best.offset;
 }

@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../core/logger.js';
-import { type Draft, decodeMessage, encodeMessage, envelope, ProtocolError, type RequestDraft } from './codec.js';
+import {
+  type Draft,
+  decodeMessage,
+  encodeMessage,
+  envelope,
+  ProtocolError,
+  type RequestDraft,
+} from './codec.js';
 import type { Message, ReplyMessage, Request } from './messages.js';
 import { signRequest } from './signing.js';
 import { topics } from './topics.js';
@@ -72,8 +79,18 @@ export class ProtocolClient {
     const client = await mqtt.connectAsync(options.url, mqttOptions);
     const pc = new ProtocolClient(client, options);
     client.on('error', (err) => options.log.warn('mqtt error', { error: err.message }));
-    client.on('offline', () => options.log.warn('broker connection lost; reconnecting', { broker: redactUrl(options.url) }));
-    client.on('reconnect', () => options.log.debug('reconnecting to broker'));
+    client.on('offline', () =>
+      options.log.warn('broker connection lost; reconnecting', { broker: redactUrl(options.url) }),
+    );
+    // Exponential backoff between reconnection attempts (mqtt.js only has a fixed period),
+    // so a fleet does not hammer a broker that is coming back up.
+    client.on('reconnect', () => {
+      client.options.reconnectPeriod = Math.min((client.options.reconnectPeriod ?? 1000) * 2, 30_000);
+      options.log.debug('reconnecting to broker', { nextAttemptMs: client.options.reconnectPeriod });
+    });
+    client.on('connect', () => {
+      client.options.reconnectPeriod = 1000;
+    });
     await pc.subscribe(pc.replyTopic, (m) => pc.onReply(m));
     return pc;
   }
@@ -83,7 +100,12 @@ export class ProtocolClient {
   }
 
   async publish(topic: string, message: Message, opts: { retain?: boolean } = {}): Promise<void> {
-    await this.mqtt.publishAsync(topic, encodeMessage(message), { qos: 1, retain: opts.retain ?? false });
+    await this.publishRaw(topic, encodeMessage(message), opts);
+  }
+
+  /** Publishes an already-encoded message with QoS 1; resolves on the broker's PUBACK. */
+  async publishRaw(topic: string, payload: Buffer, opts: { retain?: boolean } = {}): Promise<void> {
+    await this.mqtt.publishAsync(topic, payload, { qos: 1, retain: opts.retain ?? false });
   }
 
   /** Subscribes with QoS 1; `pattern` may hold MQTT wildcards. */
@@ -123,6 +145,15 @@ export class ProtocolClient {
   async close(): Promise<void> {
     for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
+    // A persistent session outlives the connection: drop its subscriptions first so the
+    // broker does not queue messages for a client that is gone for good.
+    if (this.options.persistentSession && this.mqtt.connected) {
+      const patterns = [...new Set(this.handlers.map((h) => h.pattern))];
+      await Promise.race([
+        this.mqtt.unsubscribeAsync(patterns).catch(() => {}),
+        new Promise((r) => setTimeout(r, 1000)),
+      ]);
+    }
     await this.mqtt.endAsync();
   }
 

@@ -24,7 +24,11 @@ const validate = ajv.compile(messageSchema);
 export type Draft<M extends Message> = M extends Message ? Omit<M, 'v' | 'id' | 'ts' | 'sig'> : never;
 
 /** A request without its envelope fields and reply topic; the client fills them in. */
-export type RequestDraft = Request extends infer R ? (R extends Request ? Omit<R, 'v' | 'id' | 'ts' | 'sig' | 'replyTo'> : never) : never;
+export type RequestDraft = Request extends infer R
+  ? R extends Request
+    ? Omit<R, 'v' | 'id' | 'ts' | 'sig' | 'replyTo'>
+    : never
+  : never;
 
 export function envelope<M extends Message>(draft: Draft<M>, now = Date.now()): M {
   return { v: PROTOCOL_VERSION, id: randomUUID(), ts: now, ...draft } as unknown as M;
@@ -40,7 +44,8 @@ export function encodeMessage(message: Message): Buffer {
  */
 export function decodeMessage(payload: Buffer | string): Message {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-  if (size > MAX_MESSAGE_BYTES) throw new ProtocolError(`message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`, 'too-large');
+  if (size > MAX_MESSAGE_BYTES)
+    throw new ProtocolError(`message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`, 'too-large');
   let value: unknown;
   try {
     value = JSON.parse(payload.toString());
@@ -59,7 +64,10 @@ export function decodeMessage(payload: Buffer | string): Message {
   }
   if (!validate(value)) {
     const e = validate.errors?.[0];
-    throw new ProtocolError(`invalid ${String((value as { type?: unknown }).type)} message: ${e?.instancePath || '/'} ${e?.message}`, 'invalid');
+    throw new ProtocolError(
+      `invalid ${String((value as { type?: unknown }).type)} message: ${e?.instancePath || '/'} ${e?.message}`,
+      'invalid',
+    );
   }
   return value as unknown as Message;
 }

@@ -88,7 +88,25 @@ export interface RenewLeaseRequest extends RequestBase {
   leaseMs: number;
 }
 
-export type Request = PingRequest | StartTracerRequest | StopTracerRequest | StopRunRequest | RenewLeaseRequest;
+/**
+ * Asks for batches again: the runner proves completeness end to end, so a batch lost
+ * anywhere between agent and runner (a broker restart, a session that expired) is fetched
+ * again from the agent's archive of the stream.
+ */
+export interface ResendRequest extends RequestBase {
+  type: 'resend';
+  run: string;
+  stream: string;
+  seqs: number[];
+}
+
+export type Request =
+  | PingRequest
+  | StartTracerRequest
+  | StopTracerRequest
+  | StopRunRequest
+  | RenewLeaseRequest
+  | ResendRequest;
 
 export const ERROR_CODES = [
   'bad-request',

@@ -16,7 +16,10 @@ const envelope = {
     type: 'object',
     additionalProperties: false,
     required: ['nonce', 'hmac'],
-    properties: { nonce: { type: 'string', maxLength: 64 }, hmac: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+    properties: {
+      nonce: { type: 'string', maxLength: 64 },
+      hmac: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    },
   },
 };
 
@@ -76,6 +79,11 @@ export const messageSchema = {
     request('stop', ['run', 'stream'], { run: name, stream: name }),
     request('stop-run', ['run'], { run: name }),
     request('renew', ['run', 'leaseMs'], { run: name, leaseMs: { type: 'number', minimum: 1000 } }),
+    request('resend', ['run', 'stream', 'seqs'], {
+      run: name,
+      stream: name,
+      seqs: { type: 'array', maxItems: 10_000, items: count },
+    }),
     message('reply', ['re', 'ok'], {
       re: { type: 'string', maxLength: 64 },
       ok: { type: 'boolean' },

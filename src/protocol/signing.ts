@@ -19,7 +19,9 @@ export function canonicalJson(value: unknown): string {
 }
 
 function mac(secret: Buffer, request: Omit<Request, 'sig'>, nonce: string): string {
-  return createHmac('sha256', secret).update(`${request.ts}.${nonce}.${canonicalJson(request)}`).digest('hex');
+  return createHmac('sha256', secret)
+    .update(`${request.ts}.${nonce}.${canonicalJson(request)}`)
+    .digest('hex');
 }
 
 export function signRequest<R extends Request>(request: R, secret: Buffer): R {
