@@ -36,8 +36,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   }
   options.configure?.(broker);
   const server: Server = options.tls
-    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, broker.handle)
-    : createServer(broker.handle);
+    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert, noDelay: true }, broker.handle)
+    : createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());

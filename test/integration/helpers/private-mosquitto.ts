@@ -46,12 +46,16 @@ export class PrivateMosquitto {
   private constructor(
     readonly host: string,
     readonly port: number,
+    extraHosts: string[] = [],
   ) {
     writeFileSync(
       join(this.dir, 'mosquitto.conf'),
       [
         `listener ${port} ${host}`,
+        ...extraHosts.map((h) => `listener ${port} ${h}`),
         'allow_anonymous true',
+        // Without it Mosquitto delays small writes (Nagle): ~40 ms per request/reply.
+        'set_tcp_nodelay true',
         'persistence true',
         `persistence_location ${this.dir}/`,
         'autosave_interval 1',
@@ -61,8 +65,9 @@ export class PrivateMosquitto {
     );
   }
 
-  static async start(host = '127.0.0.1'): Promise<PrivateMosquitto> {
-    const m = new PrivateMosquitto(host, await freePort(host === '0.0.0.0' ? '127.0.0.1' : host));
+  /** Starts on `host`, and on `extraHosts` with the same port (one listener per address). */
+  static async start(host = '127.0.0.1', extraHosts: string[] = []): Promise<PrivateMosquitto> {
+    const m = new PrivateMosquitto(host, await freePort(host), extraHosts);
     await m.resume();
     return m;
   }
