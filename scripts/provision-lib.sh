@@ -19,9 +19,10 @@ apt_need() {
 apt_install() {
   log "installing $*"
   if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
-    as_root apt-get update -qq
+    as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Wait for a concurrent apt (another provisioning run, unattended upgrades) instead of failing.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # wait_port PORT NAME: waits up to 30 s for a TCP port on loopback, or fails naming the service.
