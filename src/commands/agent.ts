@@ -11,6 +11,7 @@ import { redactUrl } from '../protocol/client.js';
 import { assertTopicName } from '../protocol/topics.js';
 import { realTracerContext } from '../tracers/context.js';
 import { tracerRegistry } from '../tracers/index.js';
+import { DEFAULT_COMMANDS_DIR, loadOperatorCatalog } from '../tracers/operator-catalog.js';
 
 export default class AgentCommand extends BaseCommand {
   static summary =
@@ -40,6 +41,15 @@ export default class AgentCommand extends BaseCommand {
       helpValue: 'key=value',
     }),
     insecure: Flags.boolean({ description: 'Allow a non-loopback broker without a shared secret.' }),
+    'allow-commands': Flags.boolean({
+      description:
+        "Let the command tracer run entries of this node's own command catalog (never a command line from a message).",
+    }),
+    'commands-dir': Flags.string({
+      description: `Command catalog directory (*.yaml); default ${DEFAULT_COMMANDS_DIR}.`,
+      helpValue: 'dir',
+      dependsOn: ['allow-commands'],
+    }),
     'spool-dir': Flags.string({
       description: 'Where data waits while the broker is unreachable.',
       helpValue: 'dir',
@@ -77,18 +87,30 @@ export default class AgentCommand extends BaseCommand {
       { format: flags['log-format'] as 'json' | 'text', level: flags['log-level'] as LogLevel },
       { agent: name },
     );
+    // Operator-defined commands exist only as files on this node, and only when asked for.
+    const operatorCatalog = flags['allow-commands']
+      ? await loadOperatorCatalog(flags['commands-dir'] ?? DEFAULT_COMMANDS_DIR, {
+          mustExist: flags['commands-dir'] !== undefined,
+        })
+      : undefined;
     const agent = new Agent({
       name,
       labels,
       broker,
       secret,
       tracers: tracerRegistry.all(),
-      ctx: realTracerContext(log),
+      ctx: { ...realTracerContext(log), operatorCatalog },
       log,
       spoolDir: flags['spool-dir'] ?? join(tmpdir(), `scalpels-agent-${name}`),
     });
     await agent.start();
-    log.info('ready', { broker: redactUrl(flags.broker), host: hostname(), signed: Boolean(secret), labels });
+    log.info('ready', {
+      broker: redactUrl(flags.broker),
+      host: hostname(),
+      signed: Boolean(secret),
+      labels,
+      commands: operatorCatalog?.names() ?? [],
+    });
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info('stopping', { signal });

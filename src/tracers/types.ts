@@ -1,6 +1,7 @@
 import type { Logger } from '../core/logger.js';
 import type { Sample } from '../core/sample.js';
 import type { TracerManifest } from './manifest.js';
+import type { OperatorCatalog } from './operator-catalog.js';
 
 /**
  * I/O a tracer needs, injected so that unit tests feed fixtures and integration tests use
@@ -14,6 +15,11 @@ export interface TracerContext {
   /** Wall clock, nanoseconds since the epoch. */
   now(): bigint;
   log: Logger;
+  /**
+   * The agent's local catalog of operator-defined commands, present only when the agent was
+   * started with --allow-commands; undefined means the `command` tracer refuses to run.
+   */
+  operatorCatalog?: OperatorCatalog;
 }
 
 /** Emits samples to whoever runs the tracer (the agent batches and publishes them). */

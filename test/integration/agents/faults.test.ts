@@ -188,23 +188,23 @@ describe('signed commands', () => {
     expect((await publish(encodeMessage(stale))).error?.message).toBe('refused: stale request');
   });
 
+  const startRequest = (tracer: string, params: Record<string, unknown>) =>
+    envelope<StartTracerRequest>({
+      type: 'start',
+      replyTo,
+      run: '20261124-000000-beef',
+      scenario: 's',
+      step: null,
+      stream: `run.0.${tracer}`,
+      tracer,
+      params,
+      intervalMs: 1000,
+      leaseMs: 5000,
+    });
+
   it('answers an unknown tracer and bad parameters with error codes, and keeps running', async () => {
     const start = (tracer: string, params: Record<string, unknown>) =>
-      signRequest(
-        envelope<StartTracerRequest>({
-          type: 'start',
-          replyTo,
-          run: '20261124-000000-beef',
-          scenario: 's',
-          step: null,
-          stream: `run.0.${tracer}`,
-          tracer,
-          params,
-          intervalMs: 1000,
-          leaseMs: 5000,
-        }),
-        secret,
-      );
+      signRequest(startRequest(tracer, params), secret);
     const unknown = await publish(encodeMessage(start('rm-rf', {})));
     expect(unknown.error).toEqual({
       code: 'unknown-tracer',
@@ -229,6 +229,19 @@ describe('signed commands', () => {
     // Refusals are logged once each, and never with the secret.
     expect(agent.logs()).not.toContain(secret.toString());
     expect(agent.logs().match(/"reason":"unsigned"/g)).toHaveLength(1);
+  });
+
+  it('refuses the command tracer unless the agent was started with --allow-commands', async () => {
+    const r = await publish(encodeMessage(signRequest(startRequest('command', { name: 'vmstat' }), secret)));
+    expect(r.error).toEqual({
+      code: 'tracer-unavailable',
+      message: `tracer "command" cannot run on ${name}: agent was not started with --allow-commands`,
+    });
+    // A command line never travels in a message: the schema has no room for one.
+    const smuggled = await publish(
+      encodeMessage(signRequest(startRequest('command', { name: 'x', argv: ['rm', '-rf', '/'] }), secret)),
+    );
+    expect(smuggled.error?.code).toMatch(/tracer-unavailable|invalid-params/);
   });
 
   it('refuses to start against a non-loopback broker without a secret', async () => {

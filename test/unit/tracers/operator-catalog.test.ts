@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InputError } from '../../../src/core/errors.js';
+import {
+  DEFAULT_COMMANDS_DIR,
+  loadOperatorCatalog,
+  parseOperatorCatalogFile,
+} from '../../../src/tracers/operator-catalog.js';
+
+const fixtures = join(import.meta.dirname, '../../fixtures/command/catalog');
+const tmp = mkdtempSync(join(tmpdir(), 'scalpels-catalog-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('loadOperatorCatalog', () => {
+  it('reads every .yaml and .yml file of the directory into validated entries', async () => {
+    const catalog = await loadOperatorCatalog(fixtures, { mustExist: true });
+    expect(catalog.names()).toEqual(['api-latency', 'lp-emitter', 'vmstat-kv']);
+    expect(catalog.dirs).toEqual([fixtures]);
+    expect(catalog.get('api-latency')).toMatchObject({
+      argv: ['/usr/local/bin/probe-api', '--every', '1'],
+      format: 'regex',
+      mode: 'stream',
+      measurement: 'api_probe',
+      tags: ['method', 'path', 'status'],
+      source: join(fixtures, '10-probes.yaml'),
+    });
+    expect(catalog.get('vmstat-kv')).toMatchObject({
+      mode: 'interval',
+      env: { LANG: 'C', DEPTH: '2' },
+      cwd: '/tmp',
+    });
+    expect(catalog.get('nope')).toBeUndefined();
+  });
+
+  it('yields an empty catalog for a missing default directory, and fails for a named one', async () => {
+    const missing = join(tmp, 'absent');
+    expect((await loadOperatorCatalog(missing)).names()).toEqual([]);
+    await expect(loadOperatorCatalog(missing, { mustExist: true })).rejects.toThrow(
+      /cannot read the commands directory .*absent/,
+    );
+    expect(DEFAULT_COMMANDS_DIR).toBe('/etc/scalpels/commands.d');
+  });
+
+  it('refuses a name defined twice, naming both files', async () => {
+    const dir = mkdtempSync(join(tmp, 'dup-'));
+    writeFileSync(join(dir, 'a.yaml'), 'commands:\n  x: { argv: [/bin/true], format: kv }\n');
+    writeFileSync(join(dir, 'b.yaml'), 'commands:\n  x: { argv: [/bin/false], format: kv }\n');
+    await expect(loadOperatorCatalog(dir)).rejects.toThrow(
+      /command "x" is defined twice: in .*a\.yaml and in .*b\.yaml/,
+    );
+  });
+});
+
+describe('parseOperatorCatalogFile', () => {
+  const bad = (yaml: string) => () => parseOperatorCatalogFile(yaml, '/etc/c.yaml');
+
+  it('accepts an empty file', () => {
+    expect(parseOperatorCatalogFile('', '/etc/c.yaml')).toEqual([]);
+  });
+
+  it('refuses broken entries with the file, the entry and the problem', () => {
+    expect(bad('commands: [a]')).toThrow('/etc/c.yaml: expected a mapping with one key, "commands"');
+    expect(bad('cmds: {}')).toThrow(InputError);
+    expect(bad(': :')).toThrow(/not valid YAML/);
+    expect(bad('commands:\n  x: { format: kv }')).toThrow(
+      '/etc/c.yaml: command "x": argv must be a non-empty list',
+    );
+    expect(bad('commands:\n  x: { argv: "rm -rf /", format: kv }')).toThrow(/argv must be a non-empty list/);
+    expect(bad('commands:\n  x: { argv: [a], format: csv }')).toThrow(
+      /format must be one of line-protocol, json, regex, kv/,
+    );
+    expect(bad('commands:\n  x: { argv: [a], format: kv, mode: cron }')).toThrow(
+      /mode must be one of stream, interval/,
+    );
+    expect(bad('commands:\n  x: { argv: [a], format: regex }')).toThrow(/format regex needs a regex/);
+    expect(bad('commands:\n  x: { argv: [a], format: regex, regex: "(" }')).toThrow(/regex does not compile/);
+    expect(bad('commands:\n  x: { argv: [a], format: regex, regex: "\\\\d+" }')).toThrow(
+      /needs named groups/,
+    );
+    expect(bad('commands:\n  x: { argv: [a], format: kv, regex: "(?<a>x)" }')).toThrow(
+      /only used with format regex/,
+    );
+    expect(bad('commands:\n  x: { argv: [a], format: line-protocol, measurement: m }')).toThrow(
+      /names its own measurement/,
+    );
+    expect(bad('commands:\n  x: { argv: [a], format: kv, shell: true }')).toThrow(/unknown key shell/);
+    expect(bad('commands:\n  "bad name": { argv: [a], format: kv }')).toThrow(/the name must be/);
+    expect(bad('commands:\n  x: { argv: [a], format: kv, cwd: tmp }')).toThrow(
+      /cwd must be an absolute path/,
+    );
+    expect(bad('commands:\n  x: { argv: [a], format: kv, env: [A] }')).toThrow(/env must map/);
+  });
+});
