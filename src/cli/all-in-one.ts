@@ -8,7 +8,11 @@ import { tracerRegistry } from '../tracers/index.js';
 
 /** This node's name as an agent: the host name, reduced to the characters topics allow. */
 export function localAgentName(): string {
-  return hostname().replace(/[^A-Za-z0-9_.:@-]/g, '-').slice(0, 128) || 'local';
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9_.:@-]/g, '-')
+      .slice(0, 128) || 'local'
+  );
 }
 
 /**
@@ -16,7 +20,9 @@ export function localAgentName(): string {
  * agent and the runner's client, all speaking the same MQTT protocol a fleet uses — one
  * code path, not a shortcut.
  */
-export async function startAllInOne(log: Logger): Promise<{ client: ProtocolClient; close(): Promise<void> }> {
+export async function startAllInOne(
+  log: Logger,
+): Promise<{ client: ProtocolClient; close(): Promise<void> }> {
   const broker = await startEmbeddedBroker();
   const agentLog = log.child({ component: 'agent' });
   const agent = new Agent({

@@ -21,7 +21,10 @@ export abstract class BaseCommand extends Command {
       return this.exit(err.exitCode);
     }
     // oclif's own flag and argument errors: one sentence, exit 2 (invalid input).
-    if (err.oclif?.exit === 2 || /^(Unexpected argument|Missing required|Nonexistent flag|Expected )/.test(err.message)) {
+    if (
+      err.oclif?.exit === 2 ||
+      /^(Unexpected argument|Missing required|Nonexistent flag|Expected )/.test(err.message)
+    ) {
       this.logToStderr(`Error: ${err.message.split('\n')[0]}`);
       this.logToStderr(`See: scalpels ${this.id?.replaceAll(':', ' ') ?? ''} --help`);
       return this.exit(ExitCode.InvalidInput);

@@ -8,12 +8,15 @@ export const tracerSchemas: PluginSchemas = {
   kind: 'tracer',
   names: () => tracerRegistry.names(),
   params: (name) => tracerRegistry.get(name)?.manifest.params,
+  measurements: (name) => tracerRegistry.get(name)?.manifest.measurements,
 };
 
 export const workloadSchemas: PluginSchemas = {
   kind: 'workload',
   names: () => workloadRegistry.names(),
   params: (name) => workloadRegistry.get(name)?.params,
+  actions: (name, params) => workloadRegistry.get(name)?.actions?.((params ?? {}) as never) ?? [],
+  check: (name, params, ctx) => workloadRegistry.get(name)?.check?.(params as never, ctx) ?? [],
 };
 
 export function defaultIntervalMs(tracer: string): number {

@@ -23,7 +23,11 @@ export function renderManifest(m: TracerManifest): string {
           ['Name', 'Type', 'Default', 'Description'],
           Object.entries(props).map(([name, p]) => [
             `${name}${required.has(name) ? ' *' : ''}`,
-            Array.isArray(p.type) ? p.type.join('|') : p.type === 'array' ? `${p.items?.type ?? 'any'}[]` : (p.type ?? 'any'),
+            Array.isArray(p.type)
+              ? p.type.join('|')
+              : p.type === 'array'
+                ? `${p.items?.type ?? 'any'}[]`
+                : (p.type ?? 'any'),
             p.default === undefined ? '' : JSON.stringify(p.default),
             p.description ?? '',
           ]),
@@ -51,7 +55,13 @@ export function renderManifest(m: TracerManifest): string {
   if (r.files?.length) out.push(`  files: ${r.files.join(', ')}`);
   if (r.privileges) out.push(`  privileges: ${r.privileges}`);
   if (r.services?.length) out.push(`  services: ${r.services.join(', ')}`);
-  out.push('', `Cost: ${m.cost.trim()}`, '', 'Example', indent(stringify({ tracers: [m.example] }).trimEnd()));
+  out.push(
+    '',
+    `Cost: ${m.cost.trim()}`,
+    '',
+    'Example',
+    indent(stringify({ tracers: [m.example] }).trimEnd()),
+  );
   return out.join('\n');
 }
 

@@ -1,56 +1,139 @@
 import { formatDuration } from '../core/duration.js';
 import type { RunObserver } from '../orchestrator/observer.js';
+import type { StepRecord } from '../store/run-record.js';
 
 export interface ProgressOptions {
   /** Redraw one live line per step (a terminal), or print plain lines (CI, pipes). */
   live: boolean;
   write: (text: string) => void;
-  /** Plain mode: at most one progress line per step this often. */
+  /** Plain mode: a progress line this often while a step runs (default 5 s). */
   plainEveryMs?: number;
+  /** Live mode: redraw this often (default 200 ms). */
+  liveEveryMs?: number;
 }
 
 /**
- * Progress on stderr, so stdout stays clean for --json. On a terminal a live line per
- * running step; in CI a plain line at step start, every few seconds, and at step end.
+ * Progress quantiles come from at most this many durations (a uniform reservoir sample),
+ * so a redraw stays cheap in a million-iteration step. Only the live line is approximate:
+ * the step's statistics are computed from every iteration.
+ */
+const RESERVOIR = 10_000;
+/** The "current rate" is over this trailing window. */
+const RATE_WINDOW_MS = 5_000;
+
+const CLEAR = '\r\x1b[2K';
+
+/**
+ * Progress on stderr, so stdout stays clean for --json. On a terminal a live line for the
+ * running step, redrawn on a timer (so a long iteration still shows time passing); in CI a
+ * plain line at step start, every few seconds, and at step end. Each line: done/total (or
+ * elapsed/duration), the current rate, p50/p95 so far, failures (and missed starts).
  */
 export function createProgress(options: ProgressOptions): RunObserver {
   const { live, write } = options;
-  const every = options.plainEveryMs ?? 5000;
-  let planned: number | undefined;
-  let stepStart = 0;
-  let lastDraw = 0;
-  let durations: number[] = [];
-  const quantile = (q: number) => {
-    if (durations.length === 0) return '-';
-    const sorted = [...durations].sort((a, b) => a - b);
-    return formatDuration(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+  const every = live ? (options.liveEveryMs ?? 200) : (options.plainEveryMs ?? 5000);
+  let step: { name: string; planned?: number; durationMs?: number; start: number } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let done = 0;
+  let failures = 0;
+  let missed = 0;
+  let seen = 0;
+  let reservoir: number[] = [];
+  let history: { t: number; done: number }[] = [];
+  let drawn = false;
+
+  const quantile = (sorted: number[], q: number) =>
+    sorted.length === 0
+      ? '-'
+      : formatDuration(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+
+  const line = (): string => {
+    if (!step) return '';
+    const now = Date.now();
+    const elapsed = now - step.start;
+    history.push({ t: now, done });
+    while (history.length > 2 && now - history[1].t >= RATE_WINDOW_MS) history.shift();
+    // Over the trailing window once there is one; since the step's start before that.
+    const first = history.length > 1 ? history[0] : { t: step.start, done: 0 };
+    const rate = now > first.t ? ((done - first.done) * 1000) / (now - first.t) : 0;
+    let where: string;
+    if (step.planned !== undefined) where = `${done}/${step.planned}`;
+    else if (step.durationMs !== undefined)
+      where = `${formatDuration(elapsed)}/${formatDuration(step.durationMs)}, ${done} done`;
+    else where = `${done} done`;
+    const sorted = [...reservoir].sort((a, b) => a - b);
+    return `step ${step.name}: ${where}, ${rate.toFixed(1)}/s, p50 ${quantile(sorted, 0.5)}, p95 ${quantile(sorted, 0.95)}, ${failures} failed${missed ? `, ${missed} missed` : ''}`;
   };
+
+  const draw = () => {
+    if (!step) return;
+    drawn = true;
+    write(live ? `${CLEAR}${line()}` : `${line()}\n`);
+  };
+
+  const stopTimer = () => {
+    clearInterval(timer);
+    timer = undefined;
+  };
+
   return {
-    runStarted: (r) => write(`Run ${r.id}: scenario ${r.scenario}, ${r.steps} step${r.steps === 1 ? '' : 's'}\n`),
+    runStarted: (r) =>
+      write(`Run ${r.id}: scenario ${r.scenario}, ${r.steps} step${r.steps === 1 ? '' : 's'}\n`),
     stepStarted: (s) => {
-      planned = s.planned;
-      stepStart = Date.now();
-      lastDraw = 0;
-      durations = [];
+      stopTimer();
+      step = { name: s.name, planned: s.planned, durationMs: s.durationMs, start: Date.now() };
+      done = failures = missed = seen = 0;
+      reservoir = [];
+      history = [];
+      drawn = false;
       if (!live) write(`step ${s.name}: started (${s.runner})\n`);
+      timer = setInterval(draw, every);
+      timer.unref();
     },
     iterationEnded: (p) => {
-      if (p.ok) durations.push(p.durationMs);
-      const now = Date.now();
-      if (now - lastDraw < (live ? 100 : every)) return;
-      lastDraw = now;
-      const elapsed = (now - stepStart) / 1000;
-      const done = planned ? `${p.done}/${planned}` : String(p.done);
-      const text = `step ${p.step}: ${done} done, ${p.failures} failed, ${(p.done / Math.max(elapsed, 0.001)).toFixed(1)}/s, p50 ${quantile(0.5)}, p95 ${quantile(0.95)}`;
-      write(live ? `\r\x1b[2K${text}` : `${text}\n`);
+      done = p.done;
+      failures = p.failures;
+      missed = p.missed ?? missed;
+      if (!p.ok || p.warmup) return;
+      seen++;
+      if (reservoir.length < RESERVOIR) reservoir.push(p.durationMs);
+      else {
+        const j = Math.floor(Math.random() * seen);
+        if (j < RESERVOIR) reservoir[j] = p.durationMs;
+      }
     },
     stepEnded: (r) => {
-      const verdict = r.interrupted ? 'interrupted' : r.sla.some((s) => !s.success) ? 'SLA FAILED' : 'ok';
-      const text = `step ${r.name}: ${verdict}, ${r.iterations} iterations, ${r.failures} failed, median ${r.duration ? formatDuration(r.duration.median) : '-'} (${formatDuration(Date.now() - stepStart)})`;
-      write(live ? `\r\x1b[2K${text}\n` : `${text}\n`);
+      stopTimer();
+      const elapsed = step ? Date.now() - step.start : 0;
+      write(`${live && drawn ? CLEAR : ''}${summaryLine(r, elapsed)}\n`);
+      step = undefined;
     },
-    note: (text) => write(`${live ? '\r\x1b[2K' : ''}${text}\n`),
+    note: (text) => {
+      write(`${live ? CLEAR : ''}${text}\n`);
+      if (live && step) draw();
+    },
+    runEnded: () => stopTimer(),
   };
+}
+
+function summaryLine(r: StepRecord, elapsedMs: number): string {
+  const failed = r.sla.filter((s) => !s.success);
+  const verdict = r.interrupted
+    ? 'interrupted'
+    : failed.length === 0
+      ? 'ok'
+      : failed.some((s) => s.kind === 'threshold')
+        ? failed.some((s) => s.kind !== 'threshold')
+          ? 'SLA AND THRESHOLDS FAILED'
+          : 'THRESHOLDS FAILED'
+        : 'SLA FAILED';
+  const extras = [
+    r.warmup ? `${r.warmup} warmup` : undefined,
+    r.throughput !== undefined ? `${r.throughput.toFixed(1)}/s` : undefined,
+    r.missed ? `${r.missed} missed starts` : undefined,
+    r.stoppedEarly ? `stopped early: ${r.stoppedEarly}` : undefined,
+  ].filter(Boolean);
+  return `step ${r.name}: ${verdict}, ${r.iterations} iterations, ${r.failures} failed, median ${r.duration ? formatDuration(r.duration.median) : '-'}${extras.length ? `, ${extras.join(', ')}` : ''} (${formatDuration(elapsedMs)})`;
 }
 
 export const silentProgress: RunObserver = {};

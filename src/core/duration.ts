@@ -9,11 +9,13 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 /** Parses a duration into milliseconds; throws an InputError naming the bad value. */
 export function parseDuration(value: DurationInput): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new InputError(`invalid duration ${value}: expected a number of seconds >= 0`);
+    if (!Number.isFinite(value) || value < 0)
+      throw new InputError(`invalid duration ${value}: expected a number of seconds >= 0`);
     return value * 1000;
   }
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-  if (!m) throw new InputError(`invalid duration "${value}": expected e.g. 500ms, 2s, 1m or a number of seconds`);
+  if (!m)
+    throw new InputError(`invalid duration "${value}": expected e.g. 500ms, 2s, 1m or a number of seconds`);
   return Number(m[1]) * UNIT_MS[m[2] ?? 's'];
 }
 

@@ -40,12 +40,21 @@ export function parseMetric(text: string): MetricRef {
   const tags = parseTags(m[2], text);
   const parts = m[1].split('.');
   if (parts.length === 1) {
-    if (parts[0] === 'duration' || parts[0] === 'failure_rate' || parts[0] === 'rate') return { kind: parts[0], tags, text };
-    throw new MetricSyntaxError(`unknown metric "${parts[0]}" in "${text}": expected duration, failure_rate, rate, action.<name> or <measurement>.<field>`);
+    if (parts[0] === 'duration' || parts[0] === 'failure_rate' || parts[0] === 'rate')
+      return { kind: parts[0], tags, text };
+    throw new MetricSyntaxError(
+      `unknown metric "${parts[0]}" in "${text}": expected duration, failure_rate, rate, action.<name> or <measurement>.<field>`,
+    );
   }
   if (parts[0] === 'action') return { kind: 'action', action: parts.slice(1).join('.'), tags, text };
   // measurement.field: the measurement may itself contain dots only if the field is the last part.
-  return { kind: 'series', measurement: parts.slice(0, -1).join('.'), field: parts[parts.length - 1], tags, text };
+  return {
+    kind: 'series',
+    measurement: parts.slice(0, -1).join('.'),
+    field: parts[parts.length - 1],
+    tags,
+    text,
+  };
 }
 
 function parseTags(body: string | undefined, text: string): Record<string, string> {
@@ -64,10 +73,12 @@ export function parseAggregation(text: string): Aggregation {
   const p = /^p\(\s*(\d+(?:\.\d+)?)\s*\)$/.exec(t);
   if (p) {
     const n = Number(p[1]);
-    if (n < 0 || n > 100) throw new MetricSyntaxError(`invalid percentile "${t}": expected p(N) with 0 <= N <= 100`);
+    if (n < 0 || n > 100)
+      throw new MetricSyntaxError(`invalid percentile "${t}": expected p(N) with 0 <= N <= 100`);
     return { kind: 'percentile', p: n, text: t };
   }
-  if (t === 'avg' || t === 'min' || t === 'med' || t === 'max' || t === 'count' || t === 'rate') return { kind: t, text: t };
+  if (t === 'avg' || t === 'min' || t === 'med' || t === 'max' || t === 'count' || t === 'rate')
+    return { kind: t, text: t };
   throw new MetricSyntaxError(`invalid aggregation "${t}": expected avg, min, med, max, p(N), count or rate`);
 }
 
@@ -86,8 +97,16 @@ const UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, '%': 1
 /** Parses `p(95) < 2s` / `avg < 80` / `count >= 100`. Durations become milliseconds. */
 export function parseThreshold(text: string): Threshold {
   const m = /^\s*(.+?)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|%)?\s*$/.exec(text);
-  if (!m) throw new MetricSyntaxError(`invalid threshold "${text}": expected <aggregation> <op> <value>, e.g. "p(95) < 2s"`);
-  return { aggregation: parseAggregation(m[1]), op: m[2] as Comparison, value: Number(m[3]) * UNITS[m[4] ?? ''], text: text.trim() };
+  if (!m)
+    throw new MetricSyntaxError(
+      `invalid threshold "${text}": expected <aggregation> <op> <value>, e.g. "p(95) < 2s"`,
+    );
+  return {
+    aggregation: parseAggregation(m[1]),
+    op: m[2] as Comparison,
+    value: Number(m[3]) * UNITS[m[4] ?? ''],
+    text: text.trim(),
+  };
 }
 
 export function compare(actual: number, op: Comparison, expected: number): boolean {
@@ -122,9 +141,15 @@ export function parseGate(text: string): Gate {
   // Split on the last two colons: a tag filter may not contain ':' but keep it robust.
   const last = text.lastIndexOf(':');
   const middle = text.lastIndexOf(':', last - 1);
-  if (middle <= 0) throw new MetricSyntaxError(`invalid gate "${text}": expected <metric>:<aggregation>:<+|-><n>[%], e.g. "duration:p(95):+10%"`);
+  if (middle <= 0)
+    throw new MetricSyntaxError(
+      `invalid gate "${text}": expected <metric>:<aggregation>:<+|-><n>[%], e.g. "duration:p(95):+10%"`,
+    );
   const tol = /^([+-])(\d+(?:\.\d+)?)(%)?$/.exec(text.slice(last + 1).trim());
-  if (!tol) throw new MetricSyntaxError(`invalid gate tolerance "${text.slice(last + 1)}" in "${text}": expected +N, -N, +N% or -N%`);
+  if (!tol)
+    throw new MetricSyntaxError(
+      `invalid gate tolerance "${text.slice(last + 1)}" in "${text}": expected +N, -N, +N% or -N%`,
+    );
   return {
     metric: parseMetric(text.slice(0, middle)),
     aggregation: parseAggregation(text.slice(middle + 1, last)),

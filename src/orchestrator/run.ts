@@ -8,13 +8,15 @@ import type { ProtocolClient } from '../protocol/client.js';
 import type { RequestDraft } from '../protocol/codec.js';
 import { topics } from '../protocol/topics.js';
 import type { LoadedScenario, TracerUse } from '../scenario/types.js';
-import type { AgentRecord, RunRecord, StreamRecord } from '../store/run-record.js';
 import { newRunId } from '../store/run-id.js';
+import type { AgentRecord, RunRecord, StreamRecord } from '../store/run-record.js';
 import type { RunWriter, Store } from '../store/store.js';
 import { Collector } from './collector.js';
+import { runActionScope } from './hooks.js';
 import type { RunObserver } from './observer.js';
 import { describeSelector, matchesSelector, measureClockOffset, Roster } from './roster.js';
 import { executeStep } from './step-executor.js';
+import { SeriesTap } from './thresholds.js';
 
 export interface RunDependencies {
   client: ProtocolClient;
@@ -33,6 +35,10 @@ export interface RunDependencies {
   drainTimeoutMs?: number;
   /** Agents stop tracers by themselves when the lease is not renewed (a crashed runner). */
   leaseMs?: number;
+  /** `fail` (default): a lost agent makes the run exit 3 once it has finished for the others. */
+  onAgentLoss?: 'fail' | 'continue';
+  /** How long an agent that went offline may take to come back (a broker restart) before it counts as lost. */
+  agentRejoinMs?: number;
 }
 
 interface ActiveStream {
@@ -82,7 +88,13 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     id: runId,
     status: 'running',
     exitCode: ExitCode.Ok,
-    scenario: { name: scenario.name, file: loaded.file, source: loaded.source, rendered: scenario, args: loaded.args },
+    scenario: {
+      name: scenario.name,
+      file: loaded.file,
+      source: loaded.source,
+      rendered: scenario,
+      args: loaded.args,
+    },
     startedAt: new Date().toISOString(),
     scalpelsVersion,
     host: hostname(),
@@ -93,20 +105,34 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     tags: [],
   };
   await writer.saveRecord(record);
-  observer.runStarted?.({ id: runId, scenario: scenario.name, steps: scenario.steps.length, location: writer.location });
+  observer.runStarted?.({
+    id: runId,
+    scenario: scenario.name,
+    steps: scenario.steps.length,
+    location: writer.location,
+  });
 
   const roster = new Roster(client);
   const offsets = new Map<string, number>();
-  const collector = new Collector(client, runId, sink, log, offsets);
+  // The tap keeps the tracer samples that step thresholds name (see thresholds.ts).
+  const tap = new SeriesTap();
+  const collector = new Collector(client, runId, tap.wrap(sink), log, offsets);
+  const runScope = runActionScope(loaded, runId, sink, log, observer);
   const streams: ActiveStream[] = [];
   const lost = new Map<string, string>();
   const leaseMs = deps.leaseMs ?? 30_000;
   let leaseTimer: NodeJS.Timeout | undefined;
 
+  const outages = new Map<string, { from: string; to?: string }[]>();
   roster.onLost = (agent) => {
     const at = new Date().toISOString();
-    lost.set(agent, at);
-    observer.note?.(`agent ${agent} went offline at ${at}; its series are incomplete`);
+    outages.set(agent, [...(outages.get(agent) ?? []), { from: at }]);
+    observer.note?.(`agent ${agent} went offline at ${at}`);
+  };
+  roster.onBack = (agent) => {
+    const open = outages.get(agent)?.at(-1);
+    if (open && !open.to) open.to = new Date().toISOString();
+    observer.note?.(`agent ${agent} is back online`);
   };
 
   const request = async (agent: string, draft: RequestDraft) => {
@@ -118,7 +144,8 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
   const startTracers = async (list: TracerUse[] | undefined, step: string | null, prefix: string) => {
     const started = (list ?? []).flatMap((use, i) => {
       const agents = roster.online().filter((a) => matchesSelector(a, use.on));
-      const intervalMs = use.interval !== undefined ? parseDuration(use.interval) : deps.defaultIntervalMs(use.use);
+      const intervalMs =
+        use.interval !== undefined ? parseDuration(use.interval) : deps.defaultIntervalMs(use.use);
       return agents.map(async (agent) => {
         const stream = `${prefix}.${i}.${use.use}`;
         const draft: RequestDraft = {
@@ -146,7 +173,8 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     const mine = streams.filter((s) => which(s) && s.reported === undefined && s.error === undefined);
     await Promise.all(
       mine.map(async (s) => {
-        if (!roster.isOnline(s.agent)) {
+        // An offline agent may be reconnecting (a broker restart): give it a moment.
+        if (!(await roster.waitOnline(s.agent, deps.agentRejoinMs ?? 10_000))) {
           s.error = `agent ${s.agent} was lost`;
           return;
         }
@@ -158,21 +186,50 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
         }
       }),
     );
-    const reachable = mine.filter((s) => s.reported !== undefined).map((s) => `${s.agent}/${s.stream}`);
-    await collector.waitComplete(reachable, deps.drainTimeoutMs ?? 10_000);
+    const reachable = mine.filter((s) => s.reported !== undefined);
+    for (const s of reachable) collector.expect(s.agent, s.stream, s.reported!);
+    const keys = reachable.map((s) => `${s.agent}/${s.stream}`);
+    const drainMs = deps.drainTimeoutMs ?? 10_000;
+    if (await collector.waitComplete(keys, Math.min(3000, drainMs))) return;
+    // Completeness is proven end to end: fetch what went missing on the way from the agent's archive.
+    await Promise.all(
+      reachable.map(async (s) => {
+        const seqs = collector.missing(s.agent, s.stream);
+        if (seqs.length === 0) return;
+        observer.note?.(
+          `asking ${s.agent} to resend ${seqs.length} batch${seqs.length > 1 ? 'es' : ''} of ${s.stream}`,
+        );
+        await request(s.agent, { type: 'resend', run: runId, stream: s.stream, seqs }).catch((err) =>
+          log.warn('resend failed', { agent: s.agent, stream: s.stream, error: errorMessage(err) }),
+        );
+      }),
+    );
+    await collector.waitComplete(keys, drainMs);
   };
 
   try {
     await roster.start();
     await collector.start();
-    const selectors = [...(scenario.tracers ?? []), ...scenario.steps.flatMap((s) => s.tracers ?? [])].map((t) => t.on);
+    const selectors = [...(scenario.tracers ?? []), ...scenario.steps.flatMap((s) => s.tracers ?? [])].map(
+      (t) => t.on,
+    );
     observer.note?.('waiting for agents');
     await roster.waitFor(selectors.length ? selectors : [undefined], deps.agentWaitMs ?? 30_000);
-    preflight(roster, scenario.tracers ?? [], scenario.steps.flatMap((s) => s.tracers ?? []));
+    preflight(
+      roster,
+      scenario.tracers ?? [],
+      scenario.steps.flatMap((s) => s.tracers ?? []),
+    );
     for (const agent of roster.online()) {
       const clockOffsetMs = await measureClockOffset(client, agent.name);
       offsets.set(agent.name, clockOffsetMs);
-      record.agents.push({ name: agent.name, host: agent.host, labels: agent.labels, version: agent.version, clockOffsetMs });
+      record.agents.push({
+        name: agent.name,
+        host: agent.host,
+        labels: agent.labels,
+        version: agent.version,
+        clockOffsetMs,
+      });
     }
     leaseTimer = setInterval(() => {
       for (const agent of record.agents) {
@@ -180,29 +237,51 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
       }
     }, leaseMs / 3);
 
+    await runScope.setup(scenario.setup, signal);
     await startTracers(scenario.tracers, null, 'run');
     for (const [index, step] of scenario.steps.entries()) {
-      if (signal.aborted) break;
+      // A step aborted by an abort_on_fail threshold ends the run, as in k6.
+      if (signal.aborted || record.steps.at(-1)?.aborted) break;
       await startTracers(step.tracers, step.name, `step${index}`);
       try {
-        record.steps.push(await executeStep(step, index, { loaded, runId, sink, log, observer, signal }));
+        const drainTracers = () => stopTracers((s) => s.step === step.name);
+        record.steps.push(
+          await executeStep(step, index, { loaded, runId, sink, log, observer, signal, tap, drainTracers }),
+        );
       } finally {
         await stopTracers((s) => s.step === step.name);
       }
       await writer.saveRecord(record);
     }
-    record.status = signal.aborted ? 'interrupted' : record.steps.some((s) => s.sla.some((r) => !r.success)) ? 'failed' : 'passed';
+    record.status = signal.aborted
+      ? 'interrupted'
+      : record.steps.some((s) => s.sla.some((r) => !r.success))
+        ? 'failed'
+        : 'passed';
   } catch (err) {
     record.status = signal.aborted ? 'interrupted' : 'error';
     record.error = errorMessage(err);
     log.debug('run failed', { error: err instanceof Error ? err.stack : String(err) });
   } finally {
     clearInterval(leaseTimer);
-    await stopTracers(() => true).catch((err) => log.warn('stopping tracers failed', { error: errorMessage(err) }));
+    await stopTracers(() => true).catch((err) =>
+      log.warn('stopping tracers failed', { error: errorMessage(err) }),
+    );
+    // Teardown always runs: after failures, aborts and Ctrl-C.
+    await runScope.teardown(scenario.teardown);
+    if (runScope.records.length > 0) record.hooks = runScope.records;
     await collector.stop().catch(() => {});
   }
 
-  for (const agent of record.agents) if (lost.has(agent.name)) agent.lost = lost.get(agent.name);
+  for (const agent of record.agents) {
+    const agentOutages = outages.get(agent.name);
+    if (!agentOutages) continue;
+    agent.outages = agentOutages;
+    // Lost: gone, and not back by the end of the run.
+    const last = agentOutages[agentOutages.length - 1];
+    if (!last.to) lost.set(agent.name, last.from);
+    agent.lost = lost.get(agent.name);
+  }
   record.streams = streams.map((s): StreamRecord => {
     const tally = collector.tally(s.agent, s.stream);
     return {
@@ -216,7 +295,7 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
       error: s.error ?? tally.error,
     };
   });
-  if (lost.size > 0 && record.status !== 'interrupted') {
+  if (lost.size > 0 && record.status !== 'interrupted' && (deps.onAgentLoss ?? 'fail') === 'fail') {
     record.status = 'error';
     record.error ??= `agent${lost.size > 1 ? 's' : ''} lost during the run: ${[...lost.keys()].join(', ')}`;
   }
@@ -234,27 +313,42 @@ function preflight(roster: Roster, runTracers: TracerUse[], stepTracers: TracerU
   const problems: string[] = [];
   for (const use of [...runTracers, ...stepTracers]) {
     const agents = roster.online().filter((a) => matchesSelector(a, use.on));
-    if (agents.length === 0) problems.push(`tracer ${use.use}: no online agent matches ${describeSelector(use.on)}`);
+    if (agents.length === 0)
+      problems.push(`tracer ${use.use}: no online agent matches ${describeSelector(use.on)}`);
     for (const agent of agents) {
       const entry = agent.tracers.find((t) => t.name === use.use);
       if (!entry) problems.push(`agent ${agent.name} has no tracer "${use.use}" in its catalog`);
-      else if (!entry.available) problems.push(`agent ${agent.name} cannot run tracer ${use.use}: ${entry.reason}`);
+      else if (!entry.available)
+        problems.push(`agent ${agent.name} cannot run tracer ${use.use}: ${entry.reason}`);
     }
   }
   if (problems.length) throw new RuntimeFailure([...new Set(problems)].join('; '));
 }
 
-async function finishData(record: RunRecord, sink: ReturnType<typeof countingSink>, writer: RunWriter, streams: ActiveStream[], log: Logger) {
+async function finishData(
+  record: RunRecord,
+  sink: ReturnType<typeof countingSink>,
+  writer: RunWriter,
+  streams: ActiveStream[],
+  log: Logger,
+) {
   // Produced: what the runner wrote itself (iterations, step marks) plus what each agent says it sent.
   const fromAgents = record.streams.reduce((n, s, i) => n + (streams[i].reported?.samples ?? s.samples), 0);
   const received = record.streams.reduce((n, s) => n + s.samples, 0);
   const own = sink.count - received;
+  const produced = own + fromAgents;
+  // The writer knows what reached the store and what waits in a spool (InfluxDB down);
+  // whatever is in neither is lost, and only then does the summary say so.
+  const account = (fallback: { written: number; spooled: number }) => {
+    const { written, spooled } = writer.stats?.() ?? fallback;
+    record.data = { produced, written, spooled, lost: Math.max(0, produced - written - spooled) };
+  };
   try {
     await writer.flush();
-    record.data = { produced: own + fromAgents, written: sink.count, spooled: 0, lost: Math.max(0, fromAgents - received) };
+    account({ written: sink.count, spooled: 0 });
   } catch (err) {
     log.error('the store failed', { error: errorMessage(err) });
-    record.data = { produced: own + fromAgents, written: 0, spooled: 0, lost: own + fromAgents };
+    account({ written: 0, spooled: 0 });
     record.status = 'error';
     record.error ??= `the store failed: ${errorMessage(err)}`;
   }

@@ -1,16 +1,29 @@
+import { setMaxListeners } from 'node:events';
+import { dirname } from 'node:path';
+import { checkParams } from '../agent/params.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { nowNs, type Sample } from '../core/sample.js';
-import { checkParams } from '../agent/params.js';
 import { durationStats } from '../report/stats.js';
+import { type MetricLookups, stepMetricCatalog } from '../scenario/metrics.js';
 import type { LoadedScenario, RunnerSpec, StepSpec } from '../scenario/types.js';
-import type { StepRecord } from '../store/run-record.js';
+import type { ActionStats, SlaResult, StepRecord } from '../store/run-record.js';
 import type { SampleSink } from '../store/store.js';
+import { tracerRegistry } from '../tracers/index.js';
 import { workloadRegistry } from '../workloads/index.js';
 import { runnerPolicy } from '../workloads/runners/index.js';
+import type { IterationOutcome, Workload } from '../workloads/types.js';
+import { ActionScope, type HookEnv, HookSchedule } from './hooks.js';
 import type { RunObserver } from './observer.js';
 import { evaluateSla } from './sla.js';
+import {
+  compileThresholds,
+  evaluateThresholds,
+  type SeriesTap,
+  type SeriesWatch,
+  type WorkloadData,
+} from './thresholds.js';
 
 export interface StepContext {
   loaded: LoadedScenario;
@@ -20,24 +33,80 @@ export interface StepContext {
   observer: RunObserver;
   /** Aborted on Ctrl-C: start nothing new, kill what runs. */
   signal: AbortSignal;
+  /** The tap on the collector's samples: thresholds on tracer metrics read their values from it. */
+  tap?: SeriesTap;
+  /**
+   * Stops the step's tracers and waits for their last samples. Called before thresholds on
+   * tracer metrics are evaluated, so they see the whole step; calling it again is harmless.
+   */
+  drainTracers?: () => Promise<void>;
+  /** How to look up tracer measurements and workload actions (default: the built-in catalogs). */
+  lookups?: MetricLookups;
 }
 
 const DEFAULT_RUNNER: RunnerSpec = { type: 'serial', times: 1 };
+/** How often abort_on_fail thresholds are checked while the step runs (k6 checks every 2 s). */
+const ABORT_CHECK_MS = 1000;
+/** The longest wait, after a step, for run-level tracers' samples of its last moments. */
+const SETTLE_MS = 3000;
+/**
+ * Iteration points are handed to the sink in batches: one encode per batch instead of one
+ * per iteration is a large part of the runner's cost at thousands of iterations per second.
+ */
+const BATCH_SAMPLES = 500;
+const BATCH_MS = 200;
+
+/** The built-in catalogs: tracer manifests and workload definitions of this package. */
+export const builtinLookups: MetricLookups = {
+  measurements: (name) => tracerRegistry.get(name)?.manifest.measurements,
+  actions: (name, params) => {
+    const def = workloadRegistry.get(name);
+    return def?.actions ? def.actions(params as never) : [];
+  },
+};
+
+const EMPTY_STATS = {
+  count: 0,
+  min: Number.NaN,
+  mean: Number.NaN,
+  median: Number.NaN,
+  p90: Number.NaN,
+  p95: Number.NaN,
+  p99: Number.NaN,
+  max: Number.NaN,
+  stddev: Number.NaN,
+};
 
 /**
- * Runs one step's workload under its runner policy and records every iteration as a point
- * (measurement `iteration`), so statistics and reports need nothing but the store.
+ * Runs one step: setup, then the workload under its runner policy with hooks and
+ * abort_on_fail thresholds watching, then SLA and thresholds, then teardown — which runs
+ * whatever happened before it. Every iteration and atomic action is recorded as a point
+ * (measurements `iteration` and `action`), so statistics and reports need nothing but the
+ * store. Warmup iterations are recorded (field warmup=true) but left out of every statistic.
  */
 export async function executeStep(step: StepSpec, index: number, ctx: StepContext): Promise<StepRecord> {
   const definition = workloadRegistry.get(step.workload.use)!;
   const checked = checkParams(definition.params, step.workload.with);
   if (!checked.ok) throw new Error(`step ${step.name}: workload params became invalid after defaults`);
-  const baseDir = ctx.loaded.file.includes('/') ? ctx.loaded.file.slice(0, ctx.loaded.file.lastIndexOf('/')) : '.';
-  const workload = definition.create(checked.value as never, { log: ctx.log, args: ctx.loaded.args, baseDir });
+  const baseDir = dirname(ctx.loaded.file);
   const runner = step.runner ?? DEFAULT_RUNNER;
   const policy = runnerPolicy(runner.type);
-  const timeoutMs = 'timeout' in runner && runner.timeout !== undefined ? parseDuration(runner.timeout) : undefined;
+  const warmup = runner.warmup ?? 0;
+  const maxFailures = runner.max_failures;
+  const timeoutMs = runner.timeout !== undefined ? parseDuration(runner.timeout) : undefined;
   const tags = { run: ctx.runId, scenario: ctx.loaded.scenario.name, step: step.name };
+  const env: HookEnv = {
+    runId: ctx.runId,
+    scenario: ctx.loaded.scenario.name,
+    step: step.name,
+    sink: ctx.sink,
+    log: ctx.log,
+    observer: ctx.observer,
+    baseDir,
+  };
+  const catalog = stepMetricCatalog(ctx.loaded.scenario.tracers, step, ctx.lookups ?? builtinLookups);
+  const thresholds = compileThresholds(step.thresholds, catalog);
+  const seriesRefs = thresholds.flatMap((t) => (t.series ? [t.series] : []));
 
   const started = nowNs();
   const record: StepRecord = {
@@ -51,58 +120,309 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
     sla: [],
     errors: [],
   };
-  ctx.sink.write([{ measurement: 'step', tags: { ...tags, phase: 'start' }, fields: { index: BigInt(index) }, time: started }]);
-  ctx.observer.stepStarted?.({ name: step.name, index, planned: policy.planned(runner as never), runner: record.runner });
+  ctx.sink.write([
+    {
+      measurement: 'step',
+      tags: { ...tags, phase: 'start' },
+      fields: { index: BigInt(index) },
+      time: started,
+    },
+  ]);
 
-  const durations: number[] = [];
+  // stop: start nothing new (max_failures, abort_on_fail). cancel: abort the iterations in flight too.
+  const stop = new AbortController();
+  const cancel = new AbortController();
+  const startSignal = AbortSignal.any([ctx.signal, stop.signal]);
+  const inFlightSignal = AbortSignal.any([ctx.signal, cancel.signal]);
+  // Every iteration in flight listens on these (a per-iteration timeout, an HTTP request):
+  // with a concurrency above 10, Node's leak warning would be a false alarm.
+  setMaxListeners(0, startSignal, inFlightSignal);
+  const scope = new ActionScope(env);
+  const hooks = new HookSchedule(step.hooks, env, ctx.signal);
+
+  const data: WorkloadData = {
+    durations: [],
+    iterations: 0,
+    failures: 0,
+    completions: [],
+    windowMs: 0,
+    actions: new Map(),
+  };
+  /** Per action, its durations within successful iterations (Rally's per-atomic SLA). */
+  const atomicOk = new Map<string, number[]>();
   const errors = new Map<string, number>();
-  let iteration = 0;
+  let maxAnyDurationMs: number | undefined;
+  let measuredStart: number | undefined;
+  let workloadStart = 0;
+  let nextIteration = 0;
+  let done = 0;
+  let allFailures = 0;
+  let warmupDone = 0;
+  let interrupted = 0;
+  let missed = 0;
+  let workload: Workload | undefined;
+  let watch: SeriesWatch | undefined;
+  let abortTimer: NodeJS.Timeout | undefined;
+  let failure: unknown;
+
+  // Batched points (see BATCH_SAMPLES), and the tags of each worker's series made once.
+  let pending: Sample[] = [];
+  let flushTimer: NodeJS.Timeout | undefined;
+  const flushPoints = () => {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    ctx.sink.write(batch);
+  };
+  const storePoints = (samples: Sample[]) => {
+    for (const sample of samples) pending.push(sample);
+    if (pending.length >= BATCH_SAMPLES) flushPoints();
+    else flushTimer ??= setTimeout(flushPoints, BATCH_MS);
+  };
+  const workerTags: Record<string, string>[] = [];
+  const tagsOf = (worker: number) => (workerTags[worker] ??= { ...tags, worker: String(worker) });
+
   const runIteration = async (worker: number) => {
-    const n = iteration++;
-    const signal = timeoutMs === undefined ? ctx.signal : AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+    const n = nextIteration++;
+    const warm = n < warmup;
+    const signal =
+      timeoutMs === undefined
+        ? inFlightSignal
+        : AbortSignal.any([inFlightSignal, AbortSignal.timeout(timeoutMs)]);
     const time = nowNs();
     const t0 = performance.now();
-    let outcome: { ok: boolean; error?: string };
+    hooks.onIteration(n + 1);
+    if (!warm && measuredStart === undefined) measuredStart = t0;
+    let outcome: IterationOutcome;
     try {
-      outcome = await workload.iterate({ iteration: n, signal });
+      outcome = await workload!.iterate({ iteration: n, worker, signal });
     } catch (err) {
       outcome = { ok: false, error: errorMessage(err) };
     }
     const durationMs = performance.now() - t0;
-    if (!outcome.ok && timeoutMs !== undefined && !ctx.signal.aborted && signal.aborted) {
-      outcome = { ok: false, error: `timed out after ${formatDuration(timeoutMs)}` };
+    // Cut short by a stop, not failed by the system: recorded, but in no statistic.
+    const cut = !outcome.ok && inFlightSignal.aborted;
+    if (!outcome.ok && !cut && timeoutMs !== undefined && signal.aborted) {
+      outcome = { ...outcome, ok: false, error: `timed out after ${formatDuration(timeoutMs)}` };
     }
-    record.iterations++;
-    const sample: Sample = {
-      measurement: 'iteration',
-      tags: { ...tags, worker: String(worker) },
-      fields: { duration: durationMs, ok: outcome.ok, iteration: BigInt(n) },
-      time,
+    done++;
+    const fields: Sample['fields'] = {
+      duration: durationMs,
+      ok: outcome.ok,
+      iteration: BigInt(n),
+      ...outcome.fields,
     };
-    if (outcome.ok) durations.push(durationMs);
-    else {
-      record.failures++;
-      const message = outcome.error ?? 'failed';
-      sample.fields.error = message;
-      errors.set(message, (errors.get(message) ?? 0) + 1);
+    if (warm) fields.warmup = true;
+    if (cut) fields.interrupted = true;
+    if (!outcome.ok) fields.error = outcome.error ?? 'failed';
+    const samples: Sample[] = [{ measurement: 'iteration', tags: tagsOf(worker), fields, time }];
+    for (const a of outcome.actions ?? []) {
+      const af: Sample['fields'] = { duration: a.durationMs, ok: a.ok, iteration: BigInt(n), ...a.fields };
+      if (warm) af.warmup = true;
+      if (!a.ok) af.error = a.error ?? 'failed';
+      samples.push({
+        measurement: 'action',
+        tags: { ...tagsOf(worker), action: a.name },
+        fields: af,
+        time: a.startNs ?? time,
+      });
     }
-    ctx.sink.write([sample]);
-    ctx.observer.iterationEnded?.({ step: step.name, done: record.iterations, failures: record.failures, durationMs, ok: outcome.ok });
+
+    if (warm) warmupDone++;
+    else if (cut) interrupted++;
+    else {
+      data.iterations++;
+      data.completions.push(performance.now() - measuredStart!);
+      if (maxAnyDurationMs === undefined || durationMs > maxAnyDurationMs) maxAnyDurationMs = durationMs;
+      if (outcome.ok) data.durations.push(durationMs);
+      else {
+        data.failures++;
+        const message = outcome.error ?? 'failed';
+        errors.set(message, (errors.get(message) ?? 0) + 1);
+      }
+      for (const a of outcome.actions ?? []) {
+        let stats = data.actions.get(a.name);
+        if (!stats) {
+          stats = { durations: [], failures: 0 };
+          data.actions.set(a.name, stats);
+        }
+        if (a.ok) stats.durations.push(a.durationMs);
+        else stats.failures++;
+        if (outcome.ok) {
+          let list = atomicOk.get(a.name);
+          if (!list) {
+            list = [];
+            atomicOk.set(a.name, list);
+          }
+          list.push(a.durationMs);
+        }
+      }
+    }
+    if (!outcome.ok && !cut) {
+      allFailures++;
+      if (maxFailures !== undefined && allFailures >= maxFailures && !stop.signal.aborted) {
+        record.stoppedEarly = `max_failures: ${allFailures} iterations failed (max_failures ${maxFailures})`;
+        stop.abort();
+      }
+    }
+    storePoints(samples);
+    ctx.observer.iterationEnded?.({
+      step: step.name,
+      done,
+      failures: allFailures,
+      durationMs,
+      ok: outcome.ok,
+      warmup: warm,
+      missed,
+    });
+  };
+
+  const snapshot = (): WorkloadData => ({
+    ...data,
+    windowMs: measuredStart === undefined ? 0 : performance.now() - measuredStart,
+  });
+  const seriesOf = (ref: Parameters<SeriesWatch['values']>[0]) => watch?.values(ref) ?? [];
+  const abortable = thresholds.filter((t) => t.abortOnFail);
+  const checkAbort = () => {
+    const elapsed = performance.now() - workloadStart;
+    const due = abortable.filter((t) => elapsed >= t.delayMs);
+    if (due.length === 0 || stop.signal.aborted) return;
+    // A threshold with no data yet is not a failure while the step runs.
+    const failed = evaluateThresholds(due, snapshot(), seriesOf).find(
+      (r) => !r.success && r.value !== undefined,
+    );
+    if (!failed) return;
+    record.aborted = `${failed.criterion} failed after ${formatDuration(elapsed)} (${failed.detail})`;
+    record.stoppedEarly = `abort_on_fail: ${record.aborted}`;
+    stop.abort();
+    cancel.abort();
   };
 
   try {
-    await policy.run(runner as never, { runIteration, signal: ctx.signal });
+    await scope.setup(step.setup, ctx.signal);
+    if (ctx.signal.aborted) throw new RuntimeFailure('interrupted during setup');
+    workload = definition.create(checked.value as never, {
+      log: ctx.log,
+      args: ctx.loaded.args,
+      baseDir,
+      concurrency: policy.concurrency(runner as never),
+    });
+    try {
+      await workload.init?.();
+    } catch (err) {
+      throw new RuntimeFailure(`step ${step.name}: ${errorMessage(err)}`);
+    }
+    // Only thresholds on tracer metrics need the tap (and the wait for the last samples).
+    if (seriesRefs.length > 0) watch = ctx.tap?.watch(step.name, seriesRefs, nowNs());
+    ctx.observer.stepStarted?.({
+      name: step.name,
+      index,
+      planned: policy.planned(runner as never),
+      durationMs: policy.plannedDurationMs?.(runner as never),
+      runner: record.runner,
+    });
+    workloadStart = performance.now();
+    hooks.start();
+    if (abortable.length > 0) abortTimer = setInterval(checkAbort, ABORT_CHECK_MS);
+    await policy.run(runner as never, {
+      runIteration,
+      signal: startSignal,
+      missed: (count) => {
+        missed += count;
+      },
+      cancelInFlight: (reason) => {
+        record.stoppedEarly ??= reason;
+        cancel.abort();
+      },
+    });
+  } catch (err) {
+    failure = err;
   } finally {
-    await workload.close?.();
+    clearInterval(abortTimer);
+    await hooks.stop();
+    await workload
+      ?.close?.()
+      .catch((err) =>
+        ctx.log.warn(`step ${step.name}: closing the workload failed`, { error: errorMessage(err) }),
+      );
   }
+
+  flushPoints();
   const ended = nowNs();
-  ctx.sink.write([{ measurement: 'step', tags: { ...tags, phase: 'end' }, fields: { index: BigInt(index) }, time: ended }]);
+  const endPerf = performance.now();
+  ctx.sink.write([
+    { measurement: 'step', tags: { ...tags, phase: 'end' }, fields: { index: BigInt(index) }, time: ended },
+  ]);
   record.endedAt = new Date().toISOString();
   record.endNs = ended.toString();
-  record.duration = durationStats(durations);
-  record.errors = [...errors].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
-  if (ctx.signal.aborted) record.interrupted = true;
-  else record.sla = evaluateSla(step.sla, record);
+  data.windowMs = measuredStart === undefined ? 0 : endPerf - measuredStart;
+  record.iterations = data.iterations;
+  record.failures = data.failures;
+  record.duration = durationStats(data.durations);
+  record.errors = [...errors]
+    .map(([message, count]) => ({ message, count }))
+    .sort((a, b) => b.count - a.count);
+  if (warmupDone > 0) record.warmup = warmupDone;
+  if (interrupted > 0) record.interruptedIterations = interrupted;
+  if (runner.type === 'rate') record.missed = missed;
+  if (data.windowMs > 0) record.throughput = data.iterations / (data.windowMs / 1000);
+  if (data.actions.size > 0) record.actions = actionStats(data.actions);
+
+  try {
+    if (failure === undefined && ctx.signal.aborted) record.interrupted = true;
+    else if (failure === undefined) {
+      if (watch) {
+        watch.toNs = ended;
+        await ctx.drainTracers?.();
+        await ctx.tap?.settle(ended, SETTLE_MS);
+      }
+      record.sla = [
+        ...evaluateSla(step.sla, {
+          iterations: data.iterations,
+          failures: data.failures,
+          duration: record.duration,
+          successDurations: data.durations,
+          maxAnyDurationMs,
+          atomic: atomicOk,
+        }),
+        ...evaluateThresholds(thresholds, data, seriesOf),
+        ...stopResults(record),
+      ];
+    }
+  } finally {
+    await scope.teardown(step.teardown);
+    if (watch) ctx.tap?.unwatch(watch);
+    const hookRecords = [...scope.records, ...hooks.records].sort((a, b) =>
+      BigInt(a.startNs) < BigInt(b.startNs) ? -1 : 1,
+    );
+    if (hookRecords.length > 0) record.hooks = hookRecords;
+  }
+  if (failure !== undefined) throw failure;
   ctx.observer.stepEnded?.(record);
   return record;
+}
+
+/** An early stop is a failed check of its own, so the step fails with its reason named. */
+function stopResults(record: StepRecord): SlaResult[] {
+  if (record.aborted)
+    return [
+      {
+        criterion: 'abort_on_fail',
+        success: false,
+        detail: `${record.aborted}; the run stops`,
+        kind: 'stop',
+      },
+    ];
+  if (record.stoppedEarly?.startsWith('max_failures'))
+    return [{ criterion: 'max_failures', success: false, detail: record.stoppedEarly, kind: 'stop' }];
+  return [];
+}
+
+function actionStats(actions: WorkloadData['actions']): Record<string, ActionStats> {
+  const out: Record<string, ActionStats> = {};
+  for (const [name, a] of actions)
+    out[name] = { ...(durationStats(a.durations) ?? EMPTY_STATS), failures: a.failures };
+  return out;
 }

@@ -5,7 +5,9 @@ import { isMap, parse } from 'yaml';
 import { InputError } from '../core/errors.js';
 import { schemasDir } from '../core/paths.js';
 import { didYouMean } from '../core/registry.js';
+import type { MeasurementSpec } from '../tracers/manifest.js';
 import { parseArgFlag, renderArgs } from './render.js';
+import { checkSemantics } from './semantics.js';
 import { type PathSegment, ScenarioError, type ScenarioIssue, ScenarioSource } from './source.js';
 import type { LoadedScenario, Scenario, TracerUse } from './types.js';
 
@@ -15,6 +17,16 @@ export interface PluginSchemas {
   kind: string;
   names(): string[];
   params(name: string): Record<string, unknown> | undefined;
+  /** Tracers: the measurements the tracer writes (its manifest's `measurements:`), for threshold checks. */
+  measurements?(name: string): MeasurementSpec[] | undefined;
+  /** Workloads: the atomic actions it reports with these params (see WorkloadDefinition.actions). */
+  actions?(name: string, params: Record<string, unknown> | undefined): string[] | 'any';
+  /** Workloads: checks beyond the schema (see WorkloadDefinition.check); paths are relative to `with:`. */
+  check?(
+    name: string,
+    params: Record<string, unknown>,
+    ctx: { baseDir: string },
+  ): { path: PathSegment[]; message: string }[];
 }
 
 export interface LoadOptions {
@@ -40,7 +52,9 @@ export function loadScenarioFile(file: string, options: LoadOptions): LoadedScen
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new InputError(`cannot read scenario ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new InputError(
+      `cannot read scenario ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
   return loadScenario(file, text, options);
 }
@@ -59,10 +73,13 @@ export function loadScenario(file: string, text: string, options: LoadOptions): 
   if (pluginIssues.length) throw new ScenarioError(file, pluginIssues);
   const stepNames = new Set<string>();
   rendered.steps.forEach((step, i) => {
-    if (stepNames.has(step.name)) pluginIssues.push(source.issue(['steps', i, 'name'], `duplicate step name "${step.name}"`));
+    if (stepNames.has(step.name))
+      pluginIssues.push(source.issue(['steps', i, 'name'], `duplicate step name "${step.name}"`));
     stepNames.add(step.name);
   });
   if (pluginIssues.length) throw new ScenarioError(file, pluginIssues);
+  const semanticIssues = checkSemantics(source, rendered, options);
+  if (semanticIssues.length) throw new ScenarioError(file, semanticIssues);
   return { file, source: text, args, scenario: rendered };
 }
 
@@ -75,12 +92,15 @@ function resolveArgs(source: ScenarioSource, options: LoadOptions): Record<strin
     try {
       fromFile = parse(readFileSync(options.argsFile, 'utf8'));
     } catch (err) {
-      throw new InputError(`cannot read --args-file ${options.argsFile}: ${(err as Error).message.split('\n')[0]}`);
+      throw new InputError(
+        `cannot read --args-file ${options.argsFile}: ${(err as Error).message.split('\n')[0]}`,
+      );
     }
     if (fromFile !== null && (typeof fromFile !== 'object' || Array.isArray(fromFile))) {
       throw new InputError(`--args-file ${options.argsFile}: expected a mapping of arg names to values`);
     }
-    for (const [k, v] of Object.entries(fromFile ?? {})) overrides.push([k, v, `--args-file ${options.argsFile}`]);
+    for (const [k, v] of Object.entries(fromFile ?? {}))
+      overrides.push([k, v, `--args-file ${options.argsFile}`]);
   }
   for (const flag of options.argFlags ?? []) {
     const [k, v] = parseArgFlag(flag);
@@ -119,7 +139,11 @@ function describeValue(v: unknown): string {
  * Turns ajv errors into one clear sentence each, placed in the file. Errors of the same
  * place are collapsed: a user wants the first problem at a spot, not ajv's whole reasoning.
  */
-export function schemaIssues(source: ScenarioSource, errors: ErrorObject[], prefix: PathSegment[] = []): ScenarioIssue[] {
+export function schemaIssues(
+  source: ScenarioSource,
+  errors: ErrorObject[],
+  prefix: PathSegment[] = [],
+): ScenarioIssue[] {
   const issues: ScenarioIssue[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
@@ -139,30 +163,53 @@ export function schemaIssues(source: ScenarioSource, errors: ErrorObject[], pref
         break;
       }
       case 'required':
-        issue = source.issue(path, `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`);
+        issue = source.issue(
+          path,
+          `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`,
+        );
         break;
       case 'type':
-        issue = source.issue(path, `expected ${parent['x-expect'] ?? (e.params as { type: string }).type}, got ${describeValue(e.data)}`);
+        issue = source.issue(
+          path,
+          `expected ${parent['x-expect'] ?? (e.params as { type: string }).type}, got ${describeValue(e.data)}`,
+        );
         break;
       case 'pattern':
-        issue = source.issue(path, `expected ${parent['x-expect'] ?? `a string matching ${parent.pattern}`}, got ${describeValue(e.data)}`);
+        issue = source.issue(
+          path,
+          `expected ${parent['x-expect'] ?? `a string matching ${parent.pattern}`}, got ${describeValue(e.data)}`,
+        );
         break;
       case 'const':
-        issue = source.issue(path, `expected ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}, got ${describeValue(e.data)}`);
+        issue = source.issue(
+          path,
+          `expected ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}, got ${describeValue(e.data)}`,
+        );
         break;
       case 'enum':
-        issue = source.issue(path, `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(e.data)}`);
+        issue = source.issue(
+          path,
+          `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(e.data)}`,
+        );
         break;
       case 'discriminator': {
         const tag = (e.params as { tag: string }).tag;
-        const options = ((parent.oneOf as { properties: Record<string, { const: string }> }[]) ?? []).map((o) => o.properties[tag].const);
+        const options = ((parent.oneOf as { properties: Record<string, { const: string }> }[]) ?? []).map(
+          (o) => o.properties[tag].const,
+        );
         const given = (e.data as Record<string, unknown>)?.[tag];
         const hint = typeof given === 'string' ? didYouMean(given, options) : undefined;
-        issue = source.issue([...path, tag], `unknown ${tag} ${describeValue(given)}${hint ? ` (did you mean "${hint}"?)` : ''}; expected one of: ${options.join(', ')}`);
+        issue = source.issue(
+          [...path, tag],
+          `unknown ${tag} ${describeValue(given)}${hint ? ` (did you mean "${hint}"?)` : ''}; expected one of: ${options.join(', ')}`,
+        );
         break;
       }
       default:
-        issue = source.issue(path, `${e.message}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${describeValue(e.data)}` : ''}`);
+        issue = source.issue(
+          path,
+          `${e.message}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${describeValue(e.data)}` : ''}`,
+        );
     }
     const key = `${issue.line}:${issue.col}:${issue.path}`;
     if (seen.has(key)) continue;
@@ -176,7 +223,11 @@ const pluginAjv = new Ajv({ allErrors: true, verbose: true, strict: false });
 
 function checkPlugins(source: ScenarioSource, scenario: Scenario, options: LoadOptions): ScenarioIssue[] {
   const issues: ScenarioIssue[] = [];
-  const check = (catalog: PluginSchemas, use: { use: string; with?: Record<string, unknown> }, path: PathSegment[]) => {
+  const check = (
+    catalog: PluginSchemas,
+    use: { use: string; with?: Record<string, unknown> },
+    path: PathSegment[],
+  ) => {
     const schema = catalog.params(use.use);
     if (!schema) {
       const hint = didYouMean(use.use, catalog.names());
@@ -193,8 +244,9 @@ function checkPlugins(source: ScenarioSource, scenario: Scenario, options: LoadO
       issues.push(...schemaIssues(source, validate.errors ?? [], [...path, 'with']));
     }
   };
-  const checkTracers = (list: TracerUse[] | undefined, path: PathSegment[]) =>
-    list?.forEach((t, i) => check(options.tracers, t, [...path, i]));
+  const checkTracers = (list: TracerUse[] | undefined, path: PathSegment[]) => {
+    for (const [i, t] of (list ?? []).entries()) check(options.tracers, t, [...path, i]);
+  };
   checkTracers(scenario.tracers, ['tracers']);
   scenario.steps.forEach((step, i) => {
     check(options.workloads, step.workload, ['steps', i, 'workload']);

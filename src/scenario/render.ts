@@ -1,7 +1,7 @@
 import Handlebars from 'handlebars';
 import { isMap, isPair, isScalar, isSeq, type Node, parse } from 'yaml';
 import { InputError } from '../core/errors.js';
-import { type PathSegment, type ScenarioIssue, type ScenarioSource } from './source.js';
+import type { PathSegment, ScenarioIssue, ScenarioSource } from './source.js';
 
 /** A string that is exactly one `{{arg}}` takes the arg's own type (number, boolean, list…). */
 const WHOLE_ARG = /^\s*\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*$/;
@@ -14,7 +14,8 @@ export function parseArgFlag(flag: string): [string, unknown] {
   const eq = flag.indexOf('=');
   if (eq <= 0) throw new InputError(`--arg "${flag}" is not of the form name=value`);
   const name = flag.slice(0, eq);
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InputError(`--arg "${flag}": "${name}" is not a valid arg name`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new InputError(`--arg "${flag}": "${name}" is not a valid arg name`);
   const raw = flag.slice(eq + 1);
   let value: unknown;
   try {
@@ -41,7 +42,7 @@ export function renderArgs(source: ScenarioSource, args: Record<string, unknown>
         visit(pair.value, [...path, key]);
       }
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => visit(item, [...path, i]));
+      for (const [i, item] of node.items.entries()) visit(item, [...path, i]);
     } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('{{')) {
       try {
         node.value = renderScalar(node.value, args);

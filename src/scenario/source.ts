@@ -17,9 +17,7 @@ export class ScenarioError extends InputError {
     readonly issues: ScenarioIssue[],
   ) {
     super(
-      issues
-        .map((i) => `${file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`)
-        .join('\n'),
+      issues.map((i) => `${file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'),
     );
   }
 }
@@ -27,7 +25,10 @@ export class ScenarioError extends InputError {
 export type PathSegment = string | number;
 
 export function formatPath(path: readonly PathSegment[]): string {
-  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+  return path.reduce<string>(
+    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg),
+    '',
+  );
 }
 
 /**
@@ -54,7 +55,9 @@ export class ScenarioSource {
       );
     }
     if (!isMap(this.doc.contents)) {
-      throw new ScenarioError(file, [{ line: 1, col: 1, path: '', message: 'expected a mapping with version, name and steps' }]);
+      throw new ScenarioError(file, [
+        { line: 1, col: 1, path: '', message: 'expected a mapping with version, name and steps' },
+      ]);
     }
   }
 
@@ -68,7 +71,9 @@ export class ScenarioSource {
     for (let i = 0; i < path.length; i++) {
       const seg = path[i];
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        const pair = node.items.find(
+          (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
+        );
         if (!pair) break;
         if (opts.key && i === path.length - 1) return this.position(pair.key as Node) ?? best;
         node = pair.value;

@@ -7,7 +7,18 @@ export interface Scenario {
   description?: string;
   args?: Record<string, unknown>;
   tracers?: TracerUse[];
+  /** Run on the runner's node before the run's tracers start. */
+  setup?: ActionSpec[];
+  /** Run after the last step — always: after failures, aborts and Ctrl-C too. */
+  teardown?: ActionSpec[];
   steps: StepSpec[];
+  /** How `scalpels report`/`--gate` compare this scenario's runs (the gates' grammar is in core/metric.ts). */
+  compare?: CompareSpec;
+}
+
+export interface CompareSpec {
+  /** Gate strings, e.g. `duration:p(95):+10%`. */
+  gates?: string[];
 }
 
 /** Agents a tracer runs on: a name or glob, a list of them, or labels that must all match. */
@@ -25,14 +36,90 @@ export interface WorkloadUse {
   with?: Record<string, unknown>;
 }
 
-export type RunnerSpec =
-  | { type: 'serial'; times?: number }
-  | { type: 'constant'; times: number; concurrency?: number; timeout?: DurationInput };
+/** Keys every runner takes; the step executor applies them. */
+export interface RunnerCommon {
+  /** The first N iterations are run but left out of statistics, SLA and thresholds. */
+  warmup?: number;
+  /** Stop the step once this many iterations have failed (the step then fails). */
+  max_failures?: number;
+  /** Abort an iteration that runs longer than this. */
+  timeout?: DurationInput;
+}
 
+/** A linear ramp of the rate runner's arrival rate. */
+export interface RampSpec {
+  start: number;
+  end: number;
+  duration: DurationInput;
+}
+
+export type RunnerSpec = RunnerCommon &
+  (
+    | { type: 'serial'; times?: number }
+    | { type: 'constant'; times: number; concurrency?: number }
+    | { type: 'duration'; duration: DurationInput; concurrency?: number; graceful_stop?: DurationInput }
+    | {
+        type: 'rate';
+        rps: number | RampSpec;
+        times?: number;
+        duration?: DurationInput;
+        max_concurrency?: number;
+        graceful_stop?: DurationInput;
+      }
+  );
+
+/** Rally's SLA criteria. Failure rates and degradation in percent; seconds as numbers, as in Rally. */
 export interface SlaSpec {
   failure_rate?: { min?: number; max?: number };
   max_avg_duration?: DurationInput;
   max_seconds_per_iteration?: number;
+  /** Atomic action name → the longest average allowed. */
+  max_avg_duration_per_atomic?: Record<string, DurationInput>;
+  outliers?: { max?: number; min_iterations?: number; sigmas?: number };
+  performance_degradation?: { max_degradation: number };
+}
+
+/** One threshold: `"p(95) < 2s"`, or the long form with k6's abort options. */
+export type ThresholdSpec =
+  | string
+  | { threshold: string; abort_on_fail?: boolean; delay_abort_eval?: DurationInput };
+
+/**
+ * What a setup/teardown entry or a hook does. Today `exec` on the runner's node; the shape
+ * leaves room for actions on agents (`on:` and an entry of the agent's command catalog).
+ */
+export interface ActionSpec {
+  /** Names the action in the record and on timelines. */
+  name?: string;
+  /** A shell command line (/bin/sh -c), or an argv run without a shell. */
+  exec: string | string[];
+  env?: Record<string, string>;
+  /** Relative to the scenario file. */
+  cwd?: string;
+  /** Kill it after this long (default 60s; for a background action: how long to wait for `ready`). */
+  timeout?: DurationInput;
+  /** Keep it running for the scope (the step, or the run), killed after its teardown. */
+  background?: boolean;
+  /** A background action is ready once this answers: `tcp://host:port` or an http(s) URL. */
+  ready?: string;
+  /** A failure is recorded but does not stop the run. */
+  ignore_errors?: boolean;
+}
+
+/** Rally's triggers: at given points, or every `step` units. */
+export type TriggerSpec =
+  | { event: { unit: 'iteration'; at: number[] } | { unit: 'time'; at: DurationInput[] } }
+  | {
+      periodic:
+        | { unit: 'iteration'; step: number; start?: number; end?: number }
+        | { unit: 'time'; step: DurationInput; start?: DurationInput; end?: DurationInput };
+    };
+
+export interface HookSpec {
+  name?: string;
+  description?: string;
+  trigger: TriggerSpec;
+  action: ActionSpec;
 }
 
 export interface StepSpec {
@@ -42,6 +129,11 @@ export interface StepSpec {
   runner?: RunnerSpec;
   tracers?: TracerUse[];
   sla?: SlaSpec;
+  /** Metric (duration, failure_rate, rate, action.<name>, <measurement>.<field>{tags}) → thresholds. */
+  thresholds?: Record<string, ThresholdSpec[]>;
+  setup?: ActionSpec[];
+  teardown?: ActionSpec[];
+  hooks?: HookSpec[];
 }
 
 /** A loaded scenario: what was given, what it became, and where it came from. */

@@ -20,7 +20,35 @@ export interface SlaResult {
   criterion: string;
   success: boolean;
   detail: string;
+  /** What kind of check: a Rally SLA criterion (the default), a k6-style threshold, or an early stop (max_failures). */
+  kind?: 'sla' | 'threshold' | 'stop';
+  /** The measured value, in the metric's base unit (ms, %, /s), when there was one. */
+  value?: number;
 }
+
+/** One run of a setup/teardown action or of a hook. */
+export interface HookRecord {
+  name: string;
+  phase: 'setup' | 'teardown' | 'hook';
+  /** What fired a hook: "iteration 50", "time 5s". */
+  trigger?: string;
+  startedAt: string;
+  /** Start in epoch nanoseconds, as a decimal string. */
+  startNs: string;
+  /** Hooks: ms after the step's workload started. */
+  offsetMs?: number;
+  durationMs: number;
+  ok: boolean;
+  exitCode?: number | null;
+  /** The last lines of stdout and stderr. */
+  output: string;
+  error?: string;
+  /** A background action (kept running for its scope). */
+  background?: boolean;
+}
+
+/** Per atomic action: stats of its successful executions (null fields when none succeeded), and its failures. */
+export type ActionStats = DurationStats & { failures: number };
 
 export interface StepRecord {
   name: string;
@@ -39,6 +67,22 @@ export interface StepRecord {
   /** Distinct error texts with their counts, most frequent first. */
   errors: { message: string; count: number }[];
   interrupted?: boolean;
+  /** Per atomic action, by name. */
+  actions?: Record<string, ActionStats>;
+  /** Warmup iterations run before the measured ones (not in iterations, failures or statistics). */
+  warmup?: number;
+  /** Iterations cut short by a stop (Ctrl-C, abort, graceful stop over): recorded, left out of statistics. */
+  interruptedIterations?: number;
+  /** Rate runner: scheduled starts that could not start (max_concurrency in flight). */
+  missed?: number;
+  /** Measured iterations per second over the measured window. */
+  throughput?: number;
+  /** Why the step stopped before its runner was done (max_failures, an abort_on_fail threshold). */
+  stoppedEarly?: string;
+  /** Set when an abort_on_fail threshold failed: the run stops after this step. */
+  aborted?: string;
+  /** Results of the step's setup, teardown and hooks, in start order. */
+  hooks?: HookRecord[];
 }
 
 export interface AgentRecord {
@@ -48,7 +92,10 @@ export interface AgentRecord {
   version: string;
   /** Agent clock minus runner clock, in milliseconds, measured at the handshake. */
   clockOffsetMs: number;
+  /** When the agent went offline and did not come back before the run ended. */
   lost?: string;
+  /** Every time the agent was offline during the run (a broker restart, a network cut), with when it came back. */
+  outages?: { from: string; to?: string }[];
 }
 
 export interface StreamRecord {
@@ -100,4 +147,6 @@ export interface RunRecord {
   tags: string[];
   /** The failure that ended the run, in one sentence. */
   error?: string;
+  /** Results of the scenario's setup and teardown actions. */
+  hooks?: HookRecord[];
 }

@@ -45,6 +45,9 @@ export function startCli(args: string[], opts: { cwd?: string; env?: Record<stri
   return { child, done, output: () => stdout + stderr };
 }
 
-export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return startCli(args, opts).done;
 }

@@ -1,6 +1,6 @@
-import type { RunnerPolicy } from './types.js';
+import type { CommonRunnerKeys, RunnerPolicy } from './types.js';
 
-export interface ConstantSpec {
+export interface ConstantSpec extends CommonRunnerKeys {
   type: 'constant';
   times: number;
   concurrency?: number;
@@ -10,6 +10,7 @@ export interface ConstantSpec {
 export const constantRunner: RunnerPolicy<ConstantSpec> = {
   type: 'constant',
   planned: (spec) => spec.times,
+  concurrency: (spec) => Math.min(spec.concurrency ?? 1, spec.times),
   describe: (spec) => `constant ×${spec.times}, concurrency ${spec.concurrency ?? 1}`,
   async run(spec, ctx) {
     let started = 0;

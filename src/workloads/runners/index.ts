@@ -1,10 +1,14 @@
 import { constantRunner } from './constant.js';
+import { durationRunner } from './duration.js';
+import { rateRunner } from './rate.js';
 import { serialRunner } from './serial.js';
 import type { RunnerPolicy } from './types.js';
 
 /** Runner policies by `type`; the scenario schema lists the same types. */
 export const runnerPolicies: Record<string, RunnerPolicy<never>> = {
   constant: constantRunner as RunnerPolicy<never>,
+  duration: durationRunner as RunnerPolicy<never>,
+  rate: rateRunner as RunnerPolicy<never>,
   serial: serialRunner as RunnerPolicy<never>,
 };
 

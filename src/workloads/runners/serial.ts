@@ -1,7 +1,7 @@
 import { constantRunner } from './constant.js';
-import type { RunnerPolicy } from './types.js';
+import type { CommonRunnerKeys, RunnerPolicy } from './types.js';
 
-export interface SerialSpec {
+export interface SerialSpec extends CommonRunnerKeys {
   type: 'serial';
   times?: number;
 }
@@ -10,6 +10,7 @@ export interface SerialSpec {
 export const serialRunner: RunnerPolicy<SerialSpec> = {
   type: 'serial',
   planned: (spec) => spec.times ?? 1,
+  concurrency: () => 1,
   describe: (spec) => `serial ×${spec.times ?? 1}`,
   run: (spec, ctx) => constantRunner.run({ type: 'constant', times: spec.times ?? 1, concurrency: 1 }, ctx),
 };

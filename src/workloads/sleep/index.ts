@@ -28,11 +28,18 @@ export const sleepWorkload: WorkloadDefinition<SleepParams> = {
     return {
       iterate: ({ signal }) =>
         new Promise((resolve) => {
-          const timer = setTimeout(() => resolve({ ok: true }), ms);
-          signal.addEventListener('abort', () => {
+          if (signal.aborted) return resolve({ ok: false, error: 'interrupted' });
+          // The listener is removed when the sleep ends: the signal is shared by every
+          // iteration of the step, and thousands of stale listeners would leak.
+          const onAbort = () => {
             clearTimeout(timer);
             resolve({ ok: false, error: 'interrupted' });
-          }, { once: true });
+          };
+          const timer = setTimeout(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve({ ok: true });
+          }, ms);
+          signal.addEventListener('abort', onAbort, { once: true });
         }),
     };
   },

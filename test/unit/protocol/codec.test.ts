@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { topicMatches } from '../../../src/protocol/client.js';
 import { decodeMessage, encodeMessage, envelope, ProtocolError } from '../../../src/protocol/codec.js';
 import type { PingRequest, StartTracerRequest } from '../../../src/protocol/messages.js';
 import { RequestVerifier, signRequest } from '../../../src/protocol/signing.js';
-import { topicMatches } from '../../../src/protocol/client.js';
 
 const start = () =>
   envelope<StartTracerRequest>({
@@ -46,7 +46,9 @@ describe('codec', () => {
   });
 
   it('says which versions disagree', () => {
-    expect(() => decodeMessage(JSON.stringify({ ...start(), v: 2 }))).toThrow(/unsupported protocol version 2: this side speaks v1/);
+    expect(() => decodeMessage(JSON.stringify({ ...start(), v: 2 }))).toThrow(
+      /unsupported protocol version 2: this side speaks v1/,
+    );
   });
 });
 

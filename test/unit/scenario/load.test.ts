@@ -47,28 +47,34 @@ describe('loadScenario', () => {
 
   it('renders args inside longer strings', () => {
     const text = valid.replace('"{{cmd}}"', '"echo {{iterations}} <&>"');
-    expect(loadScenario('s.yaml', text, options).scenario.steps[0].workload.with).toEqual({ command: 'echo 3 <&>' });
+    expect(loadScenario('s.yaml', text, options).scenario.steps[0].workload.with).toEqual({
+      command: 'echo 3 <&>',
+    });
   });
 
   it('refuses an --arg the scenario does not declare, suggesting the near one', () => {
     expect(() => loadScenario('s.yaml', valid, { ...options, argFlags: ['iteration=7'] })).toThrow(
       /declares no arg "iteration" \(did you mean "iterations"\?\)/,
     );
-    expect(() => loadScenario('s.yaml', valid, { ...options, argFlags: ['iteration=7'] })).toThrow(InputError);
+    expect(() => loadScenario('s.yaml', valid, { ...options, argFlags: ['iteration=7'] })).toThrow(
+      InputError,
+    );
   });
 
   it('names file:line:col and suggests the key for a misspelt key', () => {
     const e = errorOf(valid.replace('runner: {', 'runer: {'));
     expect(e.issues).toHaveLength(1);
     expect(e.message).toBe(
-      's.yaml:10:5: steps[0].runer: unknown key "runer" (did you mean "runner"?); expected one of: name, description, workload, runner, tracers, sla',
+      's.yaml:10:5: steps[0].runer: unknown key "runer" (did you mean "runner"?); expected one of: name, description, workload, runner, tracers, sla, thresholds, setup, teardown, hooks',
     );
   });
 
   it('names the place and the expected type for a wrong type', () => {
     const e = errorOf(valid.replace('concurrency: 2', 'concurrency: lots'));
     expect(e.issues).toHaveLength(1);
-    expect(e.message).toMatch(/^s\.yaml:10:\d+: steps\[0\]\.runner\.concurrency: expected integer, got string "lots"$/);
+    expect(e.message).toMatch(
+      /^s\.yaml:10:\d+: steps\[0\]\.runner\.concurrency: expected integer, got string "lots"$/,
+    );
   });
 
   it('names a missing required key at its parent', () => {
@@ -84,32 +90,44 @@ describe('loadScenario', () => {
 
   it('reports an unknown tracer at its use: value, with a suggestion', () => {
     const e = errorOf(valid.replace('use: proc', 'use: prco'));
-    expect(e.message).toMatch(/^s\.yaml:5:10: tracers\[0\]\.use: unknown tracer "prco" \(did you mean "proc"\?\); available: .*proc/);
+    expect(e.message).toMatch(
+      /^s\.yaml:5:10: tracers\[0\]\.use: unknown tracer "prco" \(did you mean "proc"\?\); available: .*proc/,
+    );
   });
 
   it('reports an unknown workload', () => {
     const e = errorOf(valid.replace('use: exec', 'use: exex'));
-    expect(e.message).toMatch(/^s\.yaml:9:22: steps\[0\]\.workload\.use: unknown workload "exex" \(did you mean "exec"\?\)/);
+    expect(e.message).toMatch(
+      /^s\.yaml:9:22: steps\[0\]\.workload\.use: unknown workload "exex" \(did you mean "exec"\?\)/,
+    );
   });
 
-  it('validates a tracer\'s with: block against its manifest', () => {
+  it("validates a tracer's with: block against its manifest", () => {
     const e = errorOf(valid.replace('interval: 500ms', 'interval: 500ms\n    with: { percpu: maybe }'));
-    expect(e.message).toMatch(/^s\.yaml:7:\d+: tracers\[0\]\.with\.percpu: expected boolean, got string "maybe"$/);
+    expect(e.message).toMatch(
+      /^s\.yaml:7:\d+: tracers\[0\]\.with\.percpu: expected boolean, got string "maybe"$/,
+    );
   });
 
   it('explains a bad duration', () => {
     const e = errorOf(valid.replace('interval: 500ms', 'interval: soon'));
-    expect(e.message).toBe('s.yaml:6:15: tracers[0].interval: expected a duration such as 500ms, 2s, 1m or a number of seconds, got string "soon"');
+    expect(e.message).toBe(
+      's.yaml:6:15: tracers[0].interval: expected a duration such as 500ms, 2s, 1m or a number of seconds, got string "soon"',
+    );
   });
 
   it('names an arg that has no value, with its line', () => {
     const e = errorOf(valid.replace('"{{cmd}}"', '"{{command}}"'));
-    expect(e.message).toMatch(/^s\.yaml:9:\d+: steps\[0\]\.workload\.with\.command: arg "command" has no value/);
+    expect(e.message).toMatch(
+      /^s\.yaml:9:\d+: steps\[0\]\.workload\.with\.command: arg "command" has no value/,
+    );
   });
 
   it('suggests a runner type', () => {
     const e = errorOf(valid.replace('type: constant', 'type: constnat'));
-    expect(e.message).toMatch(/steps\[0\]\.runner\.type: unknown type string "constnat" \(did you mean "constant"\?\)/);
+    expect(e.message).toMatch(
+      /steps\[0\]\.runner\.type: unknown type string "constnat" \(did you mean "constant"\?\)/,
+    );
   });
 
   it('refuses duplicate step names', () => {

@@ -1,0 +1,458 @@
+/**
+ * Setup, teardown and hooks: actions run on the runner's node around a run, around a step,
+ * or during a step at given iterations or times (Rally's `event` and `periodic` triggers).
+ * Every run of an action is stored as a point (measurement `hook`) and in the record, so
+ * a report can put a fault injection on the timeline next to the dip it caused.
+ *
+ * Actions on agents (`on:` selecting agents, naming an entry of the agent's own command
+ * catalog) are not here yet: they need the agents' command catalog. The action shape is a
+ * mapping keyed by its kind (`exec:` today) so that kind can be added beside it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { formatDuration, parseDuration } from '../core/duration.js';
+import { errorMessage, RuntimeFailure } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { nowNs, type Sample } from '../core/sample.js';
+import type { ActionSpec, HookSpec } from '../scenario/types.js';
+import type { HookRecord } from '../store/run-record.js';
+import type { SampleSink } from '../store/store.js';
+import { runCommand, TAIL_BYTES, tailLines } from '../workloads/exec/spawn.js';
+import type { RunObserver } from './observer.js';
+
+/** Where actions run and where their results go. */
+export interface HookEnv {
+  runId: string;
+  scenario: string;
+  /** The step, for step-level actions and hooks. */
+  step?: string;
+  sink: SampleSink;
+  log: Logger;
+  observer?: RunObserver;
+  /** Relative `cwd`s resolve from here (the scenario file's directory). */
+  baseDir: string;
+}
+
+/** Default time an action may take; a background action's time to become ready. */
+export const DEFAULT_ACTION_TIMEOUT_MS = 60_000;
+/** A background process gets this long to exit after SIGTERM before SIGKILL. */
+const BACKGROUND_STOP_MS = 5_000;
+/** Lines of output kept in a hook record. */
+const OUTPUT_LINES = 10;
+
+/** Process groups of background actions, killed if the runner exits without its teardown. */
+const liveGroups = new Set<number>();
+let exitHandlerInstalled = false;
+function track(pid: number): void {
+  liveGroups.add(pid);
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const pgid of liveGroups) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+function commandOf(spec: ActionSpec): { file: string; args: string[]; label: string } {
+  if (Array.isArray(spec.exec))
+    return { file: spec.exec[0], args: spec.exec.slice(1), label: spec.exec.join(' ') };
+  return { file: '/bin/sh', args: ['-c', spec.exec], label: spec.exec };
+}
+
+function writePoint(env: HookEnv, rec: HookRecord): void {
+  const tags: Record<string, string> = {
+    run: env.runId,
+    scenario: env.scenario,
+    hook: rec.name,
+    phase: rec.phase,
+  };
+  if (env.step !== undefined) tags.step = env.step;
+  const sample: Sample = {
+    measurement: 'hook',
+    tags,
+    fields: { duration: rec.durationMs, ok: rec.ok, output: rec.output },
+    time: BigInt(rec.startNs),
+  };
+  if (rec.exitCode !== undefined && rec.exitCode !== null) sample.fields.exit_code = BigInt(rec.exitCode);
+  if (rec.error) sample.fields.error = rec.error;
+  if (rec.trigger) sample.fields.trigger = rec.trigger;
+  if (rec.offsetMs !== undefined) sample.fields.offset = rec.offsetMs;
+  try {
+    env.sink.write([sample]);
+  } catch (err) {
+    env.log.warn('could not store a hook result', { hook: rec.name, error: errorMessage(err) });
+  }
+}
+
+interface RunOptions {
+  name: string;
+  phase: HookRecord['phase'];
+  trigger?: string;
+  offsetMs?: number;
+  /** Kills the action when aborted (Ctrl-C); teardown passes none. */
+  signal?: AbortSignal;
+}
+
+/** Runs one action to its end and records it; never rejects. */
+export async function runAction(spec: ActionSpec, env: HookEnv, opts: RunOptions): Promise<HookRecord> {
+  const { file, args, label } = commandOf(spec);
+  const timeoutMs = spec.timeout === undefined ? DEFAULT_ACTION_TIMEOUT_MS : parseDuration(spec.timeout);
+  const startNs = nowNs();
+  const startedAt = new Date().toISOString();
+  const r = await runCommand({
+    file,
+    args,
+    cwd: spec.cwd ? resolve(env.baseDir, spec.cwd) : env.baseDir,
+    env: spec.env ? { ...process.env, ...spec.env } : process.env,
+    timeoutMs,
+    signal: opts.signal,
+    capture: 'both',
+    timeoutMessage: `timed out after ${formatDuration(timeoutMs)}`,
+  });
+  const ok = !r.error && r.code === 0;
+  const rec: HookRecord = {
+    name: opts.name,
+    phase: opts.phase,
+    trigger: opts.trigger,
+    startedAt,
+    startNs: startNs.toString(),
+    offsetMs: opts.offsetMs,
+    durationMs: r.durationMs,
+    ok,
+    exitCode: r.code,
+    output: tailLines(r.tail, OUTPUT_LINES).slice(-TAIL_BYTES),
+    error: ok ? undefined : (r.error ?? (r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`)),
+  };
+  if (rec.trigger === undefined) delete rec.trigger;
+  if (rec.offsetMs === undefined) delete rec.offsetMs;
+  if (rec.error === undefined) delete rec.error;
+  writePoint(env, rec);
+  env.log.debug(`${opts.phase} ${opts.name}: ${label}`, { ok, durationMs: Math.round(r.durationMs) });
+  return rec;
+}
+
+/** Resolves once `target` (tcp://host:port or an http(s) URL) answers, or rejects at the deadline. */
+async function waitReady(
+  target: string,
+  deadline: number,
+  child: ChildProcess,
+  signal?: AbortSignal,
+): Promise<void> {
+  const probe = (): Promise<boolean> => {
+    if (target.startsWith('tcp://')) {
+      const url = new URL(target.replace(/^tcp:/, 'http:'));
+      return new Promise((done) => {
+        const socket = connect({ host: url.hostname, port: Number(url.port) });
+        socket.once('connect', () => {
+          socket.destroy();
+          done(true);
+        });
+        socket.once('error', () => done(false));
+        socket.setTimeout(1000, () => {
+          socket.destroy();
+          done(false);
+        });
+      });
+    }
+    return fetch(target, { signal: AbortSignal.timeout(1000) }).then(
+      async (res) => {
+        await res.arrayBuffer().catch(() => {});
+        return true;
+      },
+      () => false,
+    );
+  };
+  while (Date.now() < deadline) {
+    if (signal?.aborted) throw new Error('interrupted');
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`exited (${child.exitCode ?? child.signalCode}) before ${target} answered`);
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${target} did not answer within the timeout`);
+}
+
+/**
+ * The actions of one scope (the run, or a step): setup in order, teardown always, and the
+ * background processes setup started, stopped after teardown.
+ */
+export class ActionScope {
+  readonly records: HookRecord[] = [];
+  private readonly background: { child: ChildProcess; name: string; exited: Promise<void> }[] = [];
+
+  constructor(private readonly env: HookEnv) {}
+
+  /** Runs setup actions in order; throws a RuntimeFailure at the first failure not ignored. */
+  async setup(list: readonly ActionSpec[] | undefined, signal?: AbortSignal): Promise<void> {
+    for (const [i, spec] of (list ?? []).entries()) {
+      if (signal?.aborted) return;
+      const name = spec.name ?? `setup-${i + 1}`;
+      const rec = spec.background
+        ? await this.startBackground(spec, name, signal)
+        : await runAction(spec, this.env, { name, phase: 'setup', signal });
+      this.records.push(rec);
+      this.env.observer?.note?.(
+        `${this.where()}setup ${name}: ${rec.ok ? 'ok' : `FAILED: ${rec.error}`}${rec.ok || !rec.output ? '' : ` — ${rec.output}`}`,
+      );
+      if (!rec.ok && !spec.ignore_errors) {
+        throw new RuntimeFailure(
+          `${this.where()}setup ${name} failed: ${rec.error}${rec.output ? ` — ${rec.output}` : ''}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Runs every teardown action, also after one fails, then stops the background processes.
+   * Never throws and takes no abort signal: a teardown is what runs after Ctrl-C.
+   */
+  async teardown(list: readonly ActionSpec[] | undefined): Promise<void> {
+    for (const [i, spec] of (list ?? []).entries()) {
+      const name = spec.name ?? `teardown-${i + 1}`;
+      const rec = spec.background
+        ? await this.startBackground(spec, name, undefined, 'teardown')
+        : await runAction(spec, this.env, { name, phase: 'teardown' });
+      this.records.push(rec);
+      if (!rec.ok)
+        this.env.observer?.note?.(
+          `${this.where()}teardown ${name} FAILED: ${rec.error}${rec.output ? ` — ${rec.output}` : ''}`,
+        );
+    }
+    await this.stopBackground();
+  }
+
+  private where(): string {
+    return this.env.step === undefined ? '' : `step ${this.env.step}: `;
+  }
+
+  private async startBackground(
+    spec: ActionSpec,
+    name: string,
+    signal?: AbortSignal,
+    phase: HookRecord['phase'] = 'setup',
+  ): Promise<HookRecord> {
+    const { file, args } = commandOf(spec);
+    const timeoutMs = spec.timeout === undefined ? DEFAULT_ACTION_TIMEOUT_MS : parseDuration(spec.timeout);
+    const startNs = nowNs();
+    const startedAt = new Date().toISOString();
+    const t0 = performance.now();
+    let output = '';
+    let error: string | undefined;
+    const child = spawn(file, args, {
+      cwd: spec.cwd ? resolve(this.env.baseDir, spec.cwd) : this.env.baseDir,
+      env: spec.env ? { ...process.env, ...spec.env } : process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const exited = new Promise<void>((done) => {
+      child.once('exit', () => done());
+      child.once('error', (err) => {
+        error ??= `cannot run ${file}: ${err.message}`;
+        done();
+      });
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => {
+        output = (output + chunk).slice(-TAIL_BYTES);
+      });
+    }
+    if (child.pid) {
+      track(child.pid);
+      this.background.push({ child, name, exited });
+    }
+    try {
+      if (spec.ready) await waitReady(spec.ready, Date.now() + timeoutMs, child, signal);
+      else await Promise.race([exited, new Promise((r) => setTimeout(r, 200))]);
+      if (child.exitCode !== null && child.exitCode !== 0) error ??= `exited with status ${child.exitCode}`;
+    } catch (err) {
+      error ??= errorMessage(err);
+    }
+    const rec: HookRecord = {
+      name,
+      phase,
+      startedAt,
+      startNs: startNs.toString(),
+      durationMs: performance.now() - t0,
+      ok: error === undefined,
+      output: tailLines(output, OUTPUT_LINES),
+      background: true,
+    };
+    if (error) rec.error = error;
+    writePoint(this.env, rec);
+    return rec;
+  }
+
+  /** SIGTERM to each background process group, SIGKILL to those still there after a grace. */
+  private async stopBackground(): Promise<void> {
+    const list = this.background.splice(0);
+    await Promise.all(
+      list.map(async ({ child, exited }) => {
+        const pid = child.pid!;
+        const signal = (sig: NodeJS.Signals) => {
+          try {
+            process.kill(-pid, sig);
+          } catch {
+            // Already gone.
+          }
+        };
+        signal('SIGTERM');
+        const timer = setTimeout(() => signal('SIGKILL'), BACKGROUND_STOP_MS);
+        await exited;
+        clearTimeout(timer);
+        // The leader is gone; children it left in its group get the same end.
+        signal('SIGKILL');
+        liveGroups.delete(pid);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }),
+    );
+  }
+}
+
+/** Rally's triggers, compiled: when does a hook fire? */
+interface CompiledHook {
+  spec: HookSpec;
+  name: string;
+  /** Iteration numbers (1-based) it fires at, as a test. */
+  atIteration?: (n: number) => boolean;
+  /** Times (ms after the workload started) it fires at, in order; a generator for periodic ones. */
+  times?: () => Iterator<number>;
+}
+
+function compileHook(spec: HookSpec, index: number): CompiledHook {
+  const name = spec.name ?? `hook-${index + 1}`;
+  if ('event' in spec.trigger) {
+    const ev = spec.trigger.event;
+    if (ev.unit === 'iteration') {
+      const at = new Set(ev.at as number[]);
+      return { spec, name, atIteration: (n) => at.has(n) };
+    }
+    const ms = (ev.at as (string | number)[]).map((t) => parseDuration(t)).sort((a, b) => a - b);
+    return { spec, name, times: () => ms[Symbol.iterator]() };
+  }
+  const p = spec.trigger.periodic;
+  if (p.unit === 'iteration') {
+    const step = p.step as number;
+    const start = (p.start as number | undefined) ?? 0;
+    const end = (p.end as number | undefined) ?? Number.POSITIVE_INFINITY;
+    // Rally's rule: fire at start, start + step, ... up to end (iterations count from 1).
+    return { spec, name, atIteration: (n) => n >= start && n <= end && (n - start) % step === 0 };
+  }
+  const step = parseDuration(p.step as string | number);
+  const start = p.start === undefined ? 0 : parseDuration(p.start as string | number);
+  const end = p.end === undefined ? Number.POSITIVE_INFINITY : parseDuration(p.end as string | number);
+  return {
+    spec,
+    name,
+    times: function* () {
+      for (let t = start; t <= end && step > 0; t += step) yield t;
+    },
+  };
+}
+
+/**
+ * The hooks of one step while its workload runs. Iteration triggers fire as the Nth
+ * iteration starts (counting from 1, warmup included); time triggers at their offset from
+ * the workload's start. A fired action runs alongside the iterations, never blocking them.
+ */
+export class HookSchedule {
+  readonly records: HookRecord[] = [];
+  private readonly hooks: CompiledHook[];
+  private readonly running = new Set<Promise<void>>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private t0 = 0;
+  private stopped = false;
+
+  constructor(
+    specs: readonly HookSpec[] | undefined,
+    private readonly env: HookEnv,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.hooks = (specs ?? []).map(compileHook);
+  }
+
+  get empty(): boolean {
+    return this.hooks.length === 0;
+  }
+
+  /** The workload starts now: arm the time triggers. */
+  start(): void {
+    this.t0 = performance.now();
+    for (const hook of this.hooks) {
+      if (!hook.times) continue;
+      const it = hook.times();
+      const armNext = () => {
+        const next = it.next();
+        if (next.done || this.stopped) return;
+        const timer = setTimeout(
+          () => {
+            this.timers.delete(timer);
+            this.fire(hook, `time ${formatDuration(next.value)}`);
+            armNext();
+          },
+          Math.max(0, this.t0 + next.value - performance.now()),
+        );
+        this.timers.add(timer);
+      };
+      armNext();
+    }
+  }
+
+  /** Iteration `n` (1-based) is starting. */
+  onIteration(n: number): void {
+    for (const hook of this.hooks) if (hook.atIteration?.(n)) this.fire(hook, `iteration ${n}`);
+  }
+
+  private fire(hook: CompiledHook, trigger: string): void {
+    if (this.stopped) return;
+    const offsetMs = performance.now() - this.t0;
+    const p = runAction(hook.spec.action, this.env, {
+      name: hook.name,
+      phase: 'hook',
+      trigger,
+      offsetMs,
+      signal: this.signal,
+    }).then((rec) => {
+      this.records.push(rec);
+      this.env.observer?.note?.(
+        `step ${this.env.step}: hook ${hook.name} (${trigger}) ${rec.ok ? 'ok' : `FAILED: ${rec.error}`} in ${formatDuration(rec.durationMs)}`,
+      );
+    });
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  /** No more firings; waits for the hooks still running (each bounded by its timeout). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all([...this.running]);
+    this.records.sort((a, b) => (BigInt(a.startNs) < BigInt(b.startNs) ? -1 : 1));
+  }
+}
+
+/** The scenario-level scope (`setup:`/`teardown:` at the top of the scenario) of one run. */
+export function runActionScope(
+  loaded: { file: string; scenario: { name: string } },
+  runId: string,
+  sink: SampleSink,
+  log: Logger,
+  observer?: RunObserver,
+): ActionScope {
+  return new ActionScope({
+    runId,
+    scenario: loaded.scenario.name,
+    sink,
+    log,
+    observer,
+    baseDir: dirname(loaded.file),
+  });
+}

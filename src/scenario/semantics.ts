@@ -1,0 +1,173 @@
+/**
+ * Checks a scenario after its schema passed: what JSON Schema cannot say (a threshold's
+ * metric exists for its step, a rate runner has an end, a hook's iteration is a whole
+ * number, a gate parses). Every issue is placed at its line and column, like schema errors.
+ */
+import { dirname } from 'node:path';
+import { parseDuration } from '../core/duration.js';
+import { type MetricRef, MetricSyntaxError, parseGate, parseMetric, parseThreshold } from '../core/metric.js';
+import type { LoadOptions } from './load.js';
+import {
+  aggregationIssue,
+  type MetricCatalog,
+  type MetricLookups,
+  metricIssue,
+  stepMetricCatalog,
+} from './metrics.js';
+import type { PathSegment, ScenarioIssue, ScenarioSource } from './source.js';
+import type { HookSpec, Scenario, StepSpec } from './types.js';
+
+function lookupsOf(options: LoadOptions): MetricLookups {
+  return {
+    measurements: (name) => options.tracers.measurements?.(name),
+    actions: (name, params) => options.workloads.actions?.(name, params) ?? [],
+  };
+}
+
+export function checkSemantics(
+  source: ScenarioSource,
+  scenario: Scenario,
+  options: LoadOptions,
+): ScenarioIssue[] {
+  const issues: ScenarioIssue[] = [];
+  const at = (path: PathSegment[], message: string, key = false) =>
+    issues.push(source.issue(path, message, { key }));
+  const lookups = lookupsOf(options);
+  const baseDir = dirname(source.file);
+  const catalogs: MetricCatalog[] = [];
+
+  scenario.steps.forEach((step, i) => {
+    const here: PathSegment[] = ['steps', i];
+    for (const p of options.workloads.check?.(step.workload.use, step.workload.with ?? {}, { baseDir }) ??
+      []) {
+      at([...here, 'workload', 'with', ...p.path], p.message);
+    }
+    checkRunner(step, here, at);
+    for (const [h, hook] of (step.hooks ?? []).entries()) checkHook(hook, [...here, 'hooks', h], at);
+    const catalog = stepMetricCatalog(scenario.tracers, step, lookups);
+    catalogs.push(catalog);
+    for (const [metricText, list] of Object.entries(step.thresholds ?? {})) {
+      const path = [...here, 'thresholds', metricText];
+      let metric: MetricRef;
+      try {
+        metric = parseMetric(metricText);
+      } catch (err) {
+        at(path, (err as Error).message, true);
+        continue;
+      }
+      const problem = metricIssue(metric, catalog);
+      if (problem) {
+        at(path, `threshold on "${metricText}": ${problem}`, true);
+        continue;
+      }
+      list.forEach((item, j) => {
+        const text = typeof item === 'string' ? item : item.threshold;
+        const itemPath = typeof item === 'string' ? [...path, j] : [...path, j, 'threshold'];
+        try {
+          const t = parseThreshold(text);
+          const aggProblem = aggregationIssue(metric, t.aggregation);
+          if (aggProblem) at(itemPath, aggProblem);
+        } catch (err) {
+          if (err instanceof MetricSyntaxError) at(itemPath, err.message);
+          else throw err;
+        }
+      });
+    }
+    const perAtomic = step.sla?.max_avg_duration_per_atomic;
+    for (const action of Object.keys(perAtomic ?? {})) {
+      const problem = metricIssue({ kind: 'action', action, tags: {}, text: `action.${action}` }, catalog);
+      if (problem) at([...here, 'sla', 'max_avg_duration_per_atomic', action], problem, true);
+    }
+  });
+
+  for (const [g, gate] of (scenario.compare?.gates ?? []).entries()) {
+    const path: PathSegment[] = ['compare', 'gates', g];
+    try {
+      const parsed = parseGate(gate);
+      const aggProblem = aggregationIssue(parsed.metric, parsed.aggregation);
+      if (aggProblem) {
+        at(path, `gate "${gate}": ${aggProblem}`);
+        continue;
+      }
+      // A gate compares a metric of the scenario's steps: some step must produce it.
+      const problems = catalogs.map((c) => metricIssue(parsed.metric, c));
+      if (problems.length > 0 && problems.every((p) => p !== undefined))
+        at(path, `gate "${gate}": ${problems[0]}`);
+    } catch (err) {
+      if (err instanceof MetricSyntaxError) at(path, err.message);
+      else throw err;
+    }
+  }
+  return issues.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+type At = (path: PathSegment[], message: string, key?: boolean) => void;
+
+function checkRunner(step: StepSpec, here: PathSegment[], at: At): void {
+  const r = step.runner;
+  if (!r) return;
+  const path = [...here, 'runner'];
+  if (r.type === 'rate' && r.times === undefined && r.duration === undefined) {
+    at(path, 'a rate runner needs times or duration (or both: whichever comes first ends the step)');
+  }
+  if (r.type === 'rate' && typeof r.rps === 'object' && r.rps.start === 0 && r.rps.end === 0) {
+    at([...path, 'rps'], 'a ramp from 0 to 0 starts no iteration');
+  }
+  const times =
+    r.type === 'serial'
+      ? (r.times ?? 1)
+      : r.type === 'constant'
+        ? r.times
+        : r.type === 'rate'
+          ? r.times
+          : undefined;
+  if (r.warmup !== undefined && times !== undefined && r.warmup >= times) {
+    at(
+      [...path, 'warmup'],
+      `warmup ${r.warmup} leaves no measured iteration of ${times}: warmup iterations count within times`,
+    );
+  }
+}
+
+function checkHook(hook: HookSpec, path: PathSegment[], at: At): void {
+  const trigger = hook.trigger as Record<
+    string,
+    { unit: string; at?: unknown[]; step?: unknown; start?: unknown; end?: unknown }
+  >;
+  const kind = 'event' in trigger ? 'event' : 'periodic';
+  const t = trigger[kind];
+  const base = [...path, 'trigger', kind];
+  const check = (value: unknown, p: PathSegment[], allowZero: boolean) => {
+    if (t.unit === 'iteration') {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+        at(
+          p,
+          `expected an iteration number (a whole number${allowZero ? '' : ' from 1'}), got ${JSON.stringify(value)}`,
+        );
+      }
+    } else {
+      try {
+        parseDuration(value as string | number);
+      } catch (err) {
+        at(p, (err as Error).message);
+      }
+    }
+  };
+  if (kind === 'event') {
+    for (const [i, v] of (t.at ?? []).entries()) check(v, [...base, 'at', i], t.unit === 'time');
+  } else {
+    check(t.step, [...base, 'step'], false);
+    if (t.unit === 'time' && parseDurationSafe(t.step) === 0)
+      at([...base, 'step'], 'a periodic step must be longer than 0');
+    if (t.start !== undefined) check(t.start, [...base, 'start'], true);
+    if (t.end !== undefined) check(t.end, [...base, 'end'], true);
+  }
+}
+
+function parseDurationSafe(v: unknown): number | undefined {
+  try {
+    return parseDuration(v as string | number);
+  } catch {
+    return undefined;
+  }
+}
