@@ -21,7 +21,7 @@ import { PROTOCOL_VERSION, topics } from '../protocol/topics.js';
 import type { TracerContext, TracerDefinition } from '../tracers/types.js';
 import { BatchArchive } from './archive.js';
 import { Outbox } from './outbox.js';
-import { checkParams, describeAjvError } from './params.js';
+import { checkParams, describeAjvError } from '../core/params.js';
 import { TracerStream } from './stream.js';
 
 export interface AgentOptions {

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { dirname } from 'node:path';
-import { checkParams } from '../agent/params.js';
+import { checkParams } from '../core/params.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';

@@ -1,8 +1,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
 /**
- * Validation of tracer parameters against the tracer's manifest schema. Used by the agent
- * (which never trusts the runner) and by scenario validation (to point errors at the file).
+ * Validation of plugin parameters (tracers, workloads) against their JSON Schema. Used by
+ * the agent (which never trusts the runner) and by the step executor, which fills defaults.
  */
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const cache = new WeakMap<object, ValidateFunction>();
