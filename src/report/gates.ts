@@ -1,0 +1,226 @@
+/**
+ * Comparison gates (`--gate`, `compare.gates`): a metric of DESIGN.md §9, an aggregation and a
+ * tolerance. A gate fails only when the change is beyond the tolerance in the gate's direction
+ * and, for distributions (iteration and action durations under avg, min, med, max or p(N)),
+ * the Mann-Whitney test finds the candidate's values significantly on that side too.
+ */
+import { InputError } from '../core/errors.js';
+import { type Gate, MetricSyntaxError, parseGate } from '../core/metric.js';
+import { DEFAULT_ALPHA, matchSteps, relativeChangePct } from './compare.js';
+import type { RunData } from './run-data.js';
+import { fieldValues } from './series.js';
+import { aggregate, mannWhitneyU } from './stats.js';
+
+/** The outcome of one gate on one step of one candidate run. */
+export interface GateResult {
+  gate: string;
+  step: string;
+  baselineRun: string;
+  candidateRun: string;
+  status: 'pass' | 'fail' | 'skipped';
+  baseline?: number;
+  candidate?: number;
+  /** In percent for relative gates, in the metric's unit otherwise. */
+  change?: number;
+  /** The unit of baseline and candidate: ms for durations, % for failure_rate, /s for rate. */
+  unit: string;
+  /** Mann-Whitney p-value, for distributions. */
+  pValue?: number;
+  /** One sentence: why it passed, failed or was skipped. */
+  reason: string;
+}
+
+/** Gate evaluation settings. */
+export interface GateOptions {
+  /** Only these steps (all matched steps when absent or empty). */
+  steps?: string[];
+  alpha?: number;
+}
+
+/** Parses gates, turning a syntax error into invalid input (exit 2) that names where the gate came from. */
+export function parseGates(texts: string[], source: string): Gate[] {
+  return texts.map((t) => {
+    try {
+      return parseGate(t);
+    } catch (err) {
+      if (err instanceof MetricSyntaxError) throw new InputError(`${source}: ${err.message}`);
+      throw err;
+    }
+  });
+}
+
+/**
+ * The gates a stored run's scenario declares (`compare: { gates: [...] }`), read defensively:
+ * anything that is not a list of strings is ignored.
+ */
+export function scenarioGates(run: { scenario?: { rendered?: unknown } }): string[] {
+  const rendered = run.scenario?.rendered as { compare?: { gates?: unknown } } | undefined;
+  const gates = rendered && typeof rendered === 'object' ? rendered.compare?.gates : undefined;
+  return Array.isArray(gates) ? gates.filter((g): g is string => typeof g === 'string') : [];
+}
+
+interface MetricValues {
+  values: ArrayLike<number>;
+  /** One number per step (failure_rate, rate): compared with the tolerance only. */
+  single: boolean;
+  windowMs: number;
+  unit: string;
+}
+
+/** The values a gate's metric takes in one step of one run, or a reason there are none. */
+export function metricValues(run: RunData, stepName: string, gate: Gate): MetricValues | string {
+  const step = run.steps.find((s) => s.name === stepName);
+  if (!step) return `run ${run.record.id} has no step ${stepName}`;
+  const windowMs = Math.max(0, step.endMs - step.startMs);
+  const m = gate.metric;
+  const { step: onlyStep, ...tags } = m.tags;
+  if (onlyStep !== undefined && onlyStep !== stepName) return `the gate is for step ${onlyStep}`;
+  switch (m.kind) {
+    case 'duration':
+    case 'action': {
+      if (Object.keys(tags).length)
+        throw new InputError(`gate "${gate.text}": ${m.kind} accepts only a {step=...} filter`);
+      const action = m.kind === 'action' ? m.action : undefined;
+      const data =
+        action === undefined ? run.iterations.get(stepName) : run.actions.get(stepName)?.get(action);
+      if (!data) {
+        return action === undefined
+          ? `no iterations in step ${stepName} of run ${run.record.id}`
+          : `no action ${action} in step ${stepName} of run ${run.record.id}`;
+      }
+      return { values: data.okSorted, single: false, windowMs, unit: 'ms' };
+    }
+    case 'failure_rate': {
+      const data = run.iterations.get(stepName);
+      if (!data || data.count === 0) return `no iterations in step ${stepName} of run ${run.record.id}`;
+      return { values: [(data.failures / data.count) * 100], single: true, windowMs, unit: '%' };
+    }
+    case 'rate': {
+      const data = run.iterations.get(stepName);
+      if (!data || windowMs === 0) return `no iterations in step ${stepName} of run ${run.record.id}`;
+      return { values: [data.count / (windowMs / 1000)], single: true, windowMs, unit: '/s' };
+    }
+    case 'series': {
+      const parts: Float64Array[] = [];
+      for (const g of run.series) {
+        if (g.measurement !== m.measurement || !g.fields.has(m.field)) continue;
+        if (!Object.entries(tags).every(([k, v]) => g.tags[k] === v)) continue;
+        parts.push(fieldValues(g, m.field, step.index));
+      }
+      const n = parts.reduce((a, p) => a + p.length, 0);
+      if (n === 0) return `no ${m.text} samples in step ${stepName} of run ${run.record.id}`;
+      const values = new Float64Array(n);
+      let o = 0;
+      for (const p of parts) {
+        values.set(p, o);
+        o += p.length;
+      }
+      return { values, single: false, windowMs, unit: '' };
+    }
+  }
+}
+
+const DISTRIBUTION_AGGS = new Set(['avg', 'min', 'med', 'max', 'percentile']);
+
+/**
+ * Evaluates every gate on every step the runs share (or the steps asked for), for each run
+ * after the first against the first.
+ *
+ * @throws InputError when a step asked for exists in no run, or a gate matches no data at all.
+ */
+export function evaluateGates(runs: RunData[], gates: Gate[], options: GateOptions = {}): GateResult[] {
+  if (runs.length < 2 || gates.length === 0) return [];
+  const alpha = options.alpha ?? DEFAULT_ALPHA;
+  const matching = matchSteps(runs);
+  const wanted = options.steps?.length ? options.steps : matching.names;
+  for (const s of wanted) {
+    if (!matching.index.has(s)) {
+      throw new InputError(
+        `no step named "${s}" in the compared runs (steps: ${matching.names.join(', ') || 'none'})`,
+      );
+    }
+  }
+  const [base, ...candidates] = runs;
+  const results: GateResult[] = [];
+  for (const gate of gates) {
+    const before = results.length;
+    for (const cand of candidates) {
+      for (const stepName of wanted) {
+        results.push(evaluateOne(gate, stepName, base, cand, alpha));
+      }
+    }
+    const mine = results.slice(before);
+    if (mine.length > 0 && mine.every((r) => r.status === 'skipped' && r.reason.startsWith('no '))) {
+      throw new InputError(`gate "${gate.text}" matches no data in any compared step (${mine[0].reason})`);
+    }
+  }
+  return results;
+}
+
+function evaluateOne(gate: Gate, stepName: string, base: RunData, cand: RunData, alpha: number): GateResult {
+  const head = { gate: gate.text, step: stepName, baselineRun: base.record.id, candidateRun: cand.record.id };
+  const b = metricValues(base, stepName, gate);
+  const c = metricValues(cand, stepName, gate);
+  if (typeof b === 'string' || typeof c === 'string') {
+    return { ...head, status: 'skipped', unit: '', reason: typeof b === 'string' ? b : (c as string) };
+  }
+  const agg = gate.aggregation;
+  const bv = b.single ? b.values[0] : aggregate(b.values, agg, b.windowMs);
+  const cv = c.single ? c.values[0] : aggregate(c.values, agg, c.windowMs);
+  const unit = agg.kind === 'count' ? '' : agg.kind === 'rate' ? '/s' : b.unit;
+  const change = gate.relative ? relativeChangePct(bv, cv) : cv - bv;
+  const limit = `${gate.direction}${gate.tolerance}${gate.relative ? '%' : ''}`;
+  const shown = formatChange(change, gate.relative);
+  const beyond = gate.direction === '+' ? change > gate.tolerance : change < -gate.tolerance;
+  const result: GateResult = {
+    ...head,
+    status: 'pass',
+    baseline: bv,
+    candidate: cv,
+    change,
+    unit,
+    reason: '',
+  };
+  const distribution = gate.metric.kind === 'duration' || gate.metric.kind === 'action';
+  if (!b.single && distribution && DISTRIBUTION_AGGS.has(agg.kind)) {
+    const mwu = mannWhitneyU(b.values, c.values);
+    result.pValue = mwu.pValue;
+    // U counts baseline-above-candidate pairs: below its mean, the candidate tends to be higher.
+    const higher = mwu.u < (mwu.n1 * mwu.n2) / 2;
+    const sameSide = gate.direction === '+' ? higher : !higher;
+    const significant = mwu.pValue < alpha && sameSide;
+    const p = `p=${formatP(mwu.pValue)}`;
+    if (beyond && significant) {
+      result.status = 'fail';
+      result.reason = `${agg.text} changed ${shown}, beyond ${limit}, and the change is significant (${p} < ${alpha})`;
+    } else if (beyond) {
+      result.reason = `${agg.text} changed ${shown}, beyond ${limit}, but not significantly (${p}, alpha ${alpha}): noise`;
+    } else {
+      result.reason = `${agg.text} changed ${shown}, within ${limit} (${p})`;
+    }
+    return result;
+  }
+  if (beyond) {
+    result.status = 'fail';
+    result.reason = `${agg.text} changed ${shown}, beyond ${limit} (one number per step: tolerance only, no significance test)`;
+  } else {
+    result.reason = `${agg.text} changed ${shown}, within ${limit} (one number per step: tolerance only)`;
+  }
+  if (b.single) result.reason = result.reason.replace(agg.text, gate.metric.kind);
+  return result;
+}
+
+/** `+12.3%` or `+4.56`. */
+export function formatChange(change: number, relative: boolean): string {
+  if (Number.isNaN(change)) return 'n/a';
+  if (!Number.isFinite(change)) return change > 0 ? '+∞%' : '−∞%';
+  const digits = Math.abs(change) >= 100 ? 0 : Math.abs(change) >= 10 ? 1 : 2;
+  return `${change >= 0 ? '+' : ''}${change.toFixed(digits)}${relative ? '%' : ''}`;
+}
+
+/** A p-value in 3 significant digits, or `<1e-300`. */
+export function formatP(p: number): string {
+  if (Number.isNaN(p)) return 'n/a';
+  if (p === 0) return '<1e-300';
+  return p < 0.001 ? p.toExponential(1) : p.toPrecision(2);
+}

@@ -1,0 +1,134 @@
+/**
+ * Per-step numbers of tracer series, from every row (never from the downsampled points).
+ */
+import type { SeriesGroup } from './run-data.js';
+
+/** One field of one series over one step. */
+export interface FieldAggregate {
+  count: number;
+  mean: number;
+  min: number;
+  max: number;
+  /** Last minus first value: what a cumulative counter added during the step. */
+  delta: number;
+  /** delta per second between the first and the last row; NaN for a single row. */
+  rate: number;
+  /** The field is a cumulative counter (see isCounter): delta and rate are its meaningful numbers. */
+  counter: boolean;
+}
+
+/** The non-NaN values of a field in the rows of one step (−1: rows outside every step; undefined: every row). */
+export function fieldValues(group: SeriesGroup, field: string, step?: number): Float64Array {
+  const col = group.fields.get(field);
+  if (!col) return new Float64Array(0);
+  const out = new Float64Array(group.rows);
+  let n = 0;
+  for (let i = 0; i < group.rows; i++) {
+    if (step !== undefined && group.step[i] !== step) continue;
+    const v = col[i];
+    if (!Number.isNaN(v)) out[n++] = v;
+  }
+  return out.subarray(0, n);
+}
+
+/**
+ * A cumulative counter: written as an integer and never decreasing over the whole run.
+ * Telegraf's diskio and net counters (and per-process I/O) are such; charts show their rate
+ * per second, tables their rate over the step. A gauge that only grew during the run (memory
+ * of a leaking process) would be taken for one; the chart's label says "per second" so the
+ * reading stays explicit. `moving` is whether it changed at all: a field is shown as a
+ * counter when it never decreases in any series and moves in at least one.
+ */
+export function counterShape(group: SeriesGroup, field: string): { monotonic: boolean; moving: boolean } {
+  if (!group.integerFields.has(field)) return { monotonic: false, moving: false };
+  const col = group.fields.get(field);
+  if (!col) return { monotonic: false, moving: false };
+  let prev = Number.NaN;
+  let first = Number.NaN;
+  for (let i = 0; i < group.rows; i++) {
+    const v = col[i];
+    if (Number.isNaN(v)) continue;
+    if (Number.isNaN(first)) first = v;
+    if (v < prev) return { monotonic: false, moving: false };
+    prev = v;
+  }
+  return { monotonic: !Number.isNaN(first), moving: prev > first };
+}
+
+/** counterShape for one series alone: monotonic, moving, and at least three rows. */
+export function isCounter(group: SeriesGroup, field: string): boolean {
+  const s = counterShape(group, field);
+  return s.monotonic && s.moving && group.rows >= 3;
+}
+
+/** Per-second rate of a counter between consecutive rows, at the later row's time. */
+export function counterRate(
+  group: SeriesGroup,
+  field: string,
+): { t: Float64Array; v: Float64Array; step: Int16Array } {
+  const col = group.fields.get(field)!;
+  const t = new Float64Array(group.rows);
+  const v = new Float64Array(group.rows);
+  const step = new Int16Array(group.rows);
+  let n = 0;
+  let pt = Number.NaN;
+  let pv = Number.NaN;
+  for (let i = 0; i < group.rows; i++) {
+    const x = col[i];
+    if (Number.isNaN(x)) continue;
+    if (!Number.isNaN(pv) && group.t[i] > pt) {
+      t[n] = group.t[i];
+      v[n] = ((x - pv) / (group.t[i] - pt)) * 1000;
+      step[n] = group.step[i];
+      n++;
+    }
+    pt = group.t[i];
+    pv = x;
+  }
+  return { t: t.subarray(0, n), v: v.subarray(0, n), step: step.subarray(0, n) };
+}
+
+/** Aggregates of a field over one step (or every row); undefined when the step has no value. */
+export function fieldAggregate(
+  group: SeriesGroup,
+  field: string,
+  step?: number,
+  counter = isCounter(group, field),
+): FieldAggregate | undefined {
+  const col = group.fields.get(field);
+  if (!col) return undefined;
+  let count = 0;
+  let sum = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let first = Number.NaN;
+  let last = Number.NaN;
+  let t0 = Number.NaN;
+  let t1 = Number.NaN;
+  for (let i = 0; i < group.rows; i++) {
+    if (step !== undefined && group.step[i] !== step) continue;
+    const v = col[i];
+    if (Number.isNaN(v)) continue;
+    if (count === 0) {
+      first = v;
+      t0 = group.t[i];
+    }
+    last = v;
+    t1 = group.t[i];
+    count++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (count === 0) return undefined;
+  const delta = last - first;
+  return {
+    count,
+    mean: sum / count,
+    min,
+    max,
+    delta,
+    rate: t1 > t0 ? (delta / (t1 - t0)) * 1000 : Number.NaN,
+    counter,
+  };
+}
