@@ -3,6 +3,7 @@ import { bpftraceTracer } from './bpftrace/index.js';
 import { commandTracer } from './command/index.js';
 import { fsioTracer } from './fsio/index.js';
 import { mysqlTracer } from './mysql/index.js';
+import { osprofilerTracer } from './osprofiler/index.js';
 import { perfTracer } from './perf/index.js';
 import { postgresTracer } from './postgres/index.js';
 import { procTracer } from './proc/index.js';
@@ -27,4 +28,5 @@ export const tracerRegistry = new Registry<TracerDefinition<never>>('tracer', [
   syscallsTracer as TracerDefinition<never>,
   fsioTracer as TracerDefinition<never>,
   perfTracer as TracerDefinition<never>,
+  osprofilerTracer as TracerDefinition<never>,
 ]);
