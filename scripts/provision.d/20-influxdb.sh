@@ -1,7 +1,5 @@
-# The InfluxDB store's integration tests and benchmark: influxd (1.x) and the `influx` CLI.
-# No system influxd is started: every test and benchmark starts a private one on random
-# ports with a temporary data directory (test/integration/helpers/private-influxd.ts).
+# The InfluxDB store's tests and benchmark: influxd 1.x and the `influx` CLI (Debian's
+# influxdb and influxdb-client, 1.6). No system influxd is started: each test file and the
+# benchmark start a private one on random loopback ports with a temporary data directory
+# (test/integration/helpers/private-influxd.ts), so nothing here listens on 8086.
 apt_need influxd influxdb influx influxdb-client
-
-# The Debian package's postinst may start the service where an init system runs; the tests
-# never use it, and a stray instance on 8086 would only confuse a user's --influx default.

@@ -8,7 +8,9 @@ const dur = (ms: number | undefined) => (ms === undefined ? '-' : formatDuration
 export function renderSummary(run: RunRecord, location: string): string {
   const elapsed = run.endedAt ? Date.parse(run.endedAt) - Date.parse(run.startedAt) : undefined;
   const out: string[] = [];
-  out.push(`Run ${run.id}  scenario ${run.scenario.name}  ${run.status.toUpperCase()}${elapsed !== undefined ? ` in ${dur(elapsed)}` : ''}`);
+  out.push(
+    `Run ${run.id}  scenario ${run.scenario.name}  ${run.status.toUpperCase()}${elapsed !== undefined ? ` in ${dur(elapsed)}` : ''}`,
+  );
   out.push('');
   out.push(
     table(
@@ -21,28 +23,51 @@ export function renderSummary(run: RunRecord, location: string): string {
         dur(s.duration?.median),
         dur(s.duration?.p95),
         dur(s.duration?.max),
-        s.interrupted ? 'interrupted' : s.sla.length === 0 ? '-' : s.sla.every((r) => r.success) ? 'pass' : 'FAIL',
+        s.interrupted
+          ? 'interrupted'
+          : s.sla.length === 0
+            ? '-'
+            : s.sla.every((r) => r.success)
+              ? 'pass'
+              : 'FAIL',
       ]),
     ),
   );
-  const slaFailures = run.steps.flatMap((s) => s.sla.filter((r) => !r.success).map((r) => `  ${s.name}: ${r.criterion}: ${r.detail}`));
+  const slaFailures = run.steps.flatMap((s) =>
+    s.sla.filter((r) => !r.success).map((r) => `  ${s.name}: ${r.criterion}: ${r.detail}`),
+  );
   if (slaFailures.length) out.push('', 'SLA failed:', ...slaFailures);
-  const errors = run.steps.flatMap((s) => s.errors.slice(0, 3).map((e) => `  ${s.name}: ${e.count}× ${e.message}`));
+  const errors = run.steps.flatMap((s) =>
+    s.errors.slice(0, 3).map((e) => `  ${s.name}: ${e.count}× ${e.message}`),
+  );
   if (errors.length) out.push('', 'Iteration errors (most frequent):', ...errors);
   if (run.streams.length) {
     out.push('');
     out.push(
       table(
         ['Tracer', 'Step', 'Agent', 'Samples', 'Complete'],
-        run.streams.map((s) => [s.tracer, s.step ?? '(run)', s.agent, String(s.samples), s.complete ? 'yes' : `NO${s.error ? `: ${s.error}` : ''}`]),
+        run.streams.map((s) => [
+          s.tracer,
+          s.step ?? '(run)',
+          s.agent,
+          String(s.samples),
+          s.complete ? 'yes' : `NO${s.error ? `: ${s.error}` : ''}`,
+        ]),
       ),
     );
   }
-  const lostAgents = run.agents.filter((a) => a.lost);
-  for (const a of lostAgents) out.push(`Agent ${a.name} was lost at ${a.lost}.`);
+  for (const a of run.agents) {
+    if (a.lost) out.push(`Agent ${a.name} was lost at ${a.lost}: its series are incomplete.`);
+    else if (a.outages?.length)
+      out.push(
+        `Agent ${a.name} was offline ${a.outages.length}× (${a.outages.map((o) => `${o.from} to ${o.to}`).join(', ')}) and came back; its data was resent.`,
+      );
+  }
   const d = run.data;
   out.push('');
-  out.push(`Data: ${d.produced} samples produced, ${d.written} written, ${d.spooled} spooled, ${d.lost} lost.`);
+  out.push(
+    `Data: ${d.produced} samples produced, ${d.written} written, ${d.spooled} spooled, ${d.lost} lost.`,
+  );
   if (run.error) out.push(`Error: ${run.error}`);
   out.push(`Stored in ${location}`);
   return out.join('\n');

@@ -11,7 +11,7 @@ import { decodeLines, encodeBatch } from './line-protocol.js';
 import { compareRuns, moveTag, resolveRunRef, validateTag } from './resolve-run.js';
 import { validateRunId } from './run-id.js';
 import type { RunRecord } from './run-record.js';
-import type { RunWriter, SampleFilter, Store } from './store.js';
+import type { RunAdmin, RunWriter, SampleFilter, Store, WriterStats } from './store.js';
 
 const WHERE = 'the in-memory store';
 
@@ -22,7 +22,7 @@ interface MemoryRun {
 }
 
 /** The in-memory store. Records are copied in and out, so callers cannot change stored state by accident. */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, RunAdmin {
   private readonly runs = new Map<string, MemoryRun>();
 
   async createRun(runId: string): Promise<MemoryRunWriter> {
@@ -31,6 +31,16 @@ export class MemoryStore implements Store {
     const run: MemoryRun = { batches: [] };
     this.runs.set(runId, run);
     return new MemoryRunWriter(runId, run);
+  }
+
+  /** `memory:<run-id>`. */
+  location(runId: string): string {
+    return `memory:${runId}`;
+  }
+
+  /** Forgets a run. */
+  async removeRun(runId: string): Promise<void> {
+    if (!this.runs.delete(runId)) throw new InputError(`no run ${runId} in ${WHERE}`);
   }
 
   /** Runs with a saved record, oldest first; a run never saved is not listed, as in LocalStore. */
@@ -91,6 +101,11 @@ export class MemoryRunWriter implements RunWriter {
     this.samplesWritten += batch.lines;
     this.samplesDropped += batch.dropped;
     if (batch.text !== '') this.run.batches.push(batch.text);
+  }
+
+  /** Everything encoded is written; there is no spool. */
+  stats(): WriterStats {
+    return { written: this.samplesWritten, spooled: 0 };
   }
 
   /** Nothing to wait for: memory is as durable as this store gets. */

@@ -29,6 +29,16 @@ export interface RunReader {
   resolveRun(ref: string): Promise<RunRecord>;
   /** Streams a run's samples matching the filter. */
   readSamples(runId: string, filter?: SampleFilter): AsyncIterable<Sample>;
+  /** Where a run lives, for people: a directory, or the store's URL (never with credentials) and the run. */
+  location(runId: string): string;
+}
+
+/** What a writer has delivered so far, for the run's data accounting (RunRecord.data). */
+export interface WriterStats {
+  /** Samples durably in the store. */
+  written: number;
+  /** Samples waiting in a spool for `scalpels runs push`. */
+  spooled: number;
 }
 
 /** A run being written: its samples, and its metadata once it is known. */
@@ -40,9 +50,19 @@ export interface RunWriter extends SampleSink {
   saveRecord(record: RunRecord): Promise<void>;
   /** Flushes and releases everything. */
   close(): Promise<void>;
+  /** Counts so far; without it, everything given to write() counts as written. */
+  stats?(): WriterStats;
 }
 
 export interface Store extends RunReader {
   /** Starts a new run. */
   createRun(runId: string): Promise<RunWriter>;
+}
+
+/** Optional abilities of a store: naming runs and removing them (`runs tag`, `runs rm`). */
+export interface RunAdmin {
+  /** Puts `tag` on the run `ref` names and takes it off every other run; returns the tagged record. */
+  tagRun(ref: string, tag: string): Promise<RunRecord>;
+  /** Deletes a run: its record and its samples. */
+  removeRun(runId: string): Promise<void>;
 }

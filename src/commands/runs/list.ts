@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { storeFlags } from '../../cli/flags.js';
-import { table } from '../../cli/table.js';
 import { openStore } from '../../cli/store-factory.js';
+import { table } from '../../cli/table.js';
 
 export default class RunsList extends BaseCommand {
   static summary = 'List stored runs, oldest first.';
@@ -15,7 +15,14 @@ export default class RunsList extends BaseCommand {
     if (flags.json) {
       this.log(
         JSON.stringify(
-          runs.map((r) => ({ id: r.id, scenario: r.scenario.name, status: r.status, startedAt: r.startedAt, endedAt: r.endedAt, tags: r.tags })),
+          runs.map((r) => ({
+            id: r.id,
+            scenario: r.scenario.name,
+            status: r.status,
+            startedAt: r.startedAt,
+            endedAt: r.endedAt,
+            tags: r.tags,
+          })),
           null,
           2,
         ),
@@ -29,7 +36,14 @@ export default class RunsList extends BaseCommand {
     this.log(
       table(
         ['Run', 'Scenario', 'Status', 'Started', 'Steps', 'Tags'],
-        runs.map((r) => [r.id, r.scenario.name, r.status, r.startedAt, String(r.steps.length), r.tags.join(',')]),
+        runs.map((r) => [
+          r.id,
+          r.scenario.name,
+          r.status,
+          r.startedAt,
+          String(r.steps.length),
+          r.tags.join(','),
+        ]),
       ),
     );
   }

@@ -21,7 +21,7 @@ import { decodeStream, encodeBatch } from '../line-protocol.js';
 import { compareRuns, moveTag, resolveRunRef, validateTag } from '../resolve-run.js';
 import { validateRunId } from '../run-id.js';
 import type { RunRecord } from '../run-record.js';
-import type { RunWriter, SampleFilter, Store } from '../store.js';
+import type { RunAdmin, RunWriter, SampleFilter, Store, WriterStats } from '../store.js';
 
 /** Where the local store lives when no directory is given, relative to the working directory. */
 export const DEFAULT_STORE_DIR = '.scalpels';
@@ -55,7 +55,7 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 }
 
 /** The store: one directory per run. */
-export class LocalStore implements Store {
+export class LocalStore implements Store, RunAdmin {
   /** The store directory, absolute. */
   readonly dir: string;
   private readonly gzip: boolean;
@@ -69,6 +69,29 @@ export class LocalStore implements Store {
   runDir(runId: string): string {
     validateRunId(runId);
     return join(this.dir, 'runs', runId);
+  }
+
+  /** Where a run lives, for people: its directory. */
+  location(runId: string): string {
+    return this.runDir(runId);
+  }
+
+  /**
+   * Deletes a run's directory (record and samples).
+   *
+   * @throws InputError when there is no such run.
+   */
+  async removeRun(runId: string): Promise<void> {
+    const dir = this.runDir(runId);
+    try {
+      await stat(dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new InputError(`no run ${runId} in ${this.dir}`);
+      throw new RuntimeFailure(`cannot read ${dir}: ${errorMessage(err)}`, { cause: err });
+    }
+    // run.json goes first: a removal cut short leaves a directory listRuns skips, not a half run.
+    await rm(join(dir, RECORD_FILE), { force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 
   /** Creates the run's directory; samples are written lazily, on the first write. */
@@ -247,6 +270,11 @@ export class LocalRunWriter implements RunWriter {
     }
     await this.lastWrite;
     this.throwIfFailed();
+  }
+
+  /** Everything encoded is written (there is no spool), unless a write failed. */
+  stats(): WriterStats {
+    return { written: this.error === undefined ? this.samplesWritten : 0, spooled: 0 };
   }
 
   /** Writes (or rewrites) run.json atomically. */
