@@ -30,7 +30,7 @@ export default class RunsList extends BaseCommand {
       return;
     }
     if (runs.length === 0) {
-      this.log(`No runs in ${flags['store-dir']}.`);
+      this.log(`No runs in ${flags.influx ? 'this InfluxDB database' : flags['store-dir']}.`);
       return;
     }
     this.log(
