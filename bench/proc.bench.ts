@@ -9,8 +9,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { silentLogger } from '../src/core/logger.js';
-import { procTracer } from '../src/tracers/proc/index.js';
 import { realTracerContext } from '../src/tracers/context.js';
+import { procTracer } from '../src/tracers/proc/index.js';
 
 const SECONDS = Number(process.env.SECONDS_PER_CASE ?? 30);
 
@@ -46,7 +46,11 @@ async function sarCost(): Promise<number> {
   const c0 = treeCpuSeconds(sar.pid!);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   // sadc is sar's child: read both (the child's time only reaches cutime when it exits).
-  const children = readFileSync(`/proc/${sar.pid}/task/${sar.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const children = readFileSync(`/proc/${sar.pid}/task/${sar.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   const c1 = treeCpuSeconds(sar.pid!) + children.reduce((n, c) => n + treeCpuSeconds(c), 0);
   sar.kill('SIGINT');
   return ((c1 - c0) / SECONDS) * 60;
@@ -58,4 +62,6 @@ const sar = await sarCost();
 console.log(`proc @1s:    ${slow.cpuPerMin.toFixed(3)} CPU-s/min (${slow.samples} samples in ${SECONDS}s)`);
 console.log(`proc @100ms: ${fast.cpuPerMin.toFixed(3)} CPU-s/min (${fast.samples} samples in ${SECONDS}s)`);
 console.log(`sar @1s (same data: -u -r -q -d -n DEV): ${sar.toFixed(3)} CPU-s/min`);
-console.log(`ratio proc@1s / sar@1s: ${(slow.cpuPerMin / Math.max(sar, 1e-3)).toFixed(1)}×; share of one core at 1s: ${((slow.cpuPerMin / 60) * 100).toFixed(2)}%`);
+console.log(
+  `ratio proc@1s / sar@1s: ${(slow.cpuPerMin / Math.max(sar, 1e-3)).toFixed(1)}×; share of one core at 1s: ${((slow.cpuPerMin / 60) * 100).toFixed(2)}%`,
+);

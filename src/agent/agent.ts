@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from '../core/logger.js';
+import { checkParams, describeAjvError } from '../core/params.js';
 import { Registry } from '../core/registry.js';
 import { scalpelsVersion } from '../core/version.js';
 import { type BrokerOptions, ProtocolClient } from '../protocol/client.js';
@@ -21,7 +22,6 @@ import { PROTOCOL_VERSION, topics } from '../protocol/topics.js';
 import type { TracerContext, TracerDefinition } from '../tracers/types.js';
 import { BatchArchive } from './archive.js';
 import { Outbox } from './outbox.js';
-import { checkParams, describeAjvError } from '../core/params.js';
 import { TracerStream } from './stream.js';
 
 export interface AgentOptions {

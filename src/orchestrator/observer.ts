@@ -4,7 +4,13 @@ import type { RunRecord, StepRecord } from '../store/run-record.js';
 export interface RunObserver {
   runStarted?(run: { id: string; scenario: string; steps: number; location: string }): void;
   /** `planned`: iterations known in advance; `durationMs`: how long a time-bound runner runs. */
-  stepStarted?(step: { name: string; index: number; planned?: number; durationMs?: number; runner: string }): void;
+  stepStarted?(step: {
+    name: string;
+    index: number;
+    planned?: number;
+    durationMs?: number;
+    runner: string;
+  }): void;
   /** `done` and `failures` count every iteration so far, warmup included; `missed`: the rate runner's missed starts. */
   iterationEnded?(progress: {
     step: string;

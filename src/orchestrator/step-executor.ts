@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import { dirname } from 'node:path';
-import { checkParams } from '../core/params.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { checkParams } from '../core/params.js';
 import { nowNs, type Sample } from '../core/sample.js';
 import { durationStats } from '../report/stats.js';
 import { type MetricLookups, stepMetricCatalog } from '../scenario/metrics.js';
