@@ -92,3 +92,38 @@ export function createSampler(collect: Collect, options: TracerOptions, ctx: Tra
     },
   };
 }
+
+/** A collector that holds a connection (a database client): it must be closed however the tracer ends. */
+export interface ClosableCollector {
+  collect: Collect;
+  close(): Promise<void>;
+}
+
+/**
+ * A sampler over a collector with a connection: the connection is closed when the sampler
+ * stops, and also when it fails to start, so a refused step barrier leaks nothing.
+ */
+export function createClosingSampler(
+  collector: ClosableCollector,
+  options: TracerOptions,
+  ctx: TracerContext,
+): TracerInstance {
+  const sampler = createSampler(collector.collect, options, ctx);
+  return {
+    async start(emit) {
+      try {
+        await sampler.start(emit);
+      } catch (err) {
+        await collector.close();
+        throw err;
+      }
+    },
+    async stop() {
+      try {
+        await sampler.stop();
+      } finally {
+        await collector.close();
+      }
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import { errorMessage, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { loadTracerManifest } from '../manifest.js';
-import { createSampler } from '../sampler.js';
+import { createClosingSampler } from '../sampler.js';
 import { readSecret, type SecretRef } from '../secret.js';
 import type { TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
 import {
@@ -70,25 +70,11 @@ export const mysqlTracer: TracerDefinition<MysqlParams> = {
   },
 
   create(params: MysqlParams, options: TracerOptions, ctx: TracerContext): TracerInstance {
-    const collector = mysqlCollector(params, ctx, () => connectMysql(params));
-    const sampler = createSampler(collector.collect, options, ctx);
-    return {
-      async start(emit) {
-        try {
-          await sampler.start(emit);
-        } catch (err) {
-          await collector.close();
-          throw err;
-        }
-      },
-      async stop() {
-        try {
-          await sampler.stop();
-        } finally {
-          await collector.close();
-        }
-      },
-    };
+    return createClosingSampler(
+      mysqlCollector(params, ctx, () => connectMysql(params)),
+      options,
+      ctx,
+    );
   },
 };
 

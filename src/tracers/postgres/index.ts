@@ -1,7 +1,7 @@
 import { errorMessage, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { loadTracerManifest } from '../manifest.js';
-import { createSampler } from '../sampler.js';
+import { createClosingSampler } from '../sampler.js';
 import { readSecret, type SecretRef } from '../secret.js';
 import type { TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
 import {
@@ -68,25 +68,11 @@ export const postgresTracer: TracerDefinition<PostgresParams> = {
   },
 
   create(params: PostgresParams, options: TracerOptions, ctx: TracerContext): TracerInstance {
-    const collector = postgresCollector(params, ctx, () => connectPostgres(params));
-    const sampler = createSampler(collector.collect, options, ctx);
-    return {
-      async start(emit) {
-        try {
-          await sampler.start(emit);
-        } catch (err) {
-          await collector.close();
-          throw err;
-        }
-      },
-      async stop() {
-        try {
-          await sampler.stop();
-        } finally {
-          await collector.close();
-        }
-      },
-    };
+    return createClosingSampler(
+      postgresCollector(params, ctx, () => connectPostgres(params)),
+      options,
+      ctx,
+    );
   },
 };
 
