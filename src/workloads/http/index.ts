@@ -294,14 +294,7 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
     };
     one(params, []);
     for (const [i, r] of (params.requests ?? []).entries()) one(r, ['requests', i]);
-    const names = params.requests?.map((r) => r.name) ?? [];
-    names.forEach((n, i) => {
-      if (names.indexOf(n) !== i)
-        issues.push({
-          path: ['requests', i, 'name'],
-          message: `duplicate request name "${n}": each names an atomic action`,
-        });
-    });
+    issues.push(...duplicateRequestNames(params.requests));
     return issues;
   },
   actions: (params) => (params.requests ? params.requests.map((r, i) => r.name ?? `request${i}`) : []),
@@ -474,4 +467,21 @@ export function responseFields(status: number | undefined, bytes: number): Recor
 export async function closePools(pools: Map<string, Pool>): Promise<void> {
   // destroy, not close: close waits for keep-alive sockets the server may hold open.
   await Promise.all([...pools.values()].map((p) => p.destroy().catch(() => {})));
+}
+
+/** Each request of a flow names an atomic action, so two with one name would be merged. */
+export function duplicateRequestNames(
+  requests: { name?: string }[] | undefined,
+): { path: (string | number)[]; message: string }[] {
+  const names = requests?.map((r) => r.name) ?? [];
+  return names.flatMap((n, i) =>
+    names.indexOf(n) !== i
+      ? [
+          {
+            path: ['requests', i, 'name'],
+            message: `duplicate request name "${n}": each names an atomic action`,
+          },
+        ]
+      : [],
+  );
 }

@@ -8,6 +8,7 @@ import {
   check,
   closePools,
   describeError,
+  duplicateRequestNames,
   type Expect,
   type PreparedRequest,
   prepare,
@@ -244,14 +245,7 @@ export const openstackWorkload: WorkloadDefinition<OpenstackParams> = {
     };
     one(params, []);
     for (const [i, r] of (params.requests ?? []).entries()) one(r, ['requests', i]);
-    const names = params.requests?.map((r) => r.name) ?? [];
-    names.forEach((n, i) => {
-      if (names.indexOf(n) !== i)
-        issues.push({
-          path: ['requests', i, 'name'],
-          message: `duplicate request name "${n}": each names an atomic action`,
-        });
-    });
+    issues.push(...duplicateRequestNames(params.requests));
     return issues;
   },
   actions: (params) => (params.requests ? params.requests.map((r) => r.name ?? 'request') : []),
