@@ -207,6 +207,11 @@ export class Agent {
         void this.event(request.run, { kind: 'stopped', stream: request.stream });
         return { result: totals };
       }
+      case 'mark': {
+        const mine = [...this.streams.values()].filter((s) => s.options.run === request.run);
+        await Promise.allSettled(mine.map((s) => s.sampleNow()));
+        return undefined;
+      }
       case 'stop-run': {
         const mine = [...this.streams.values()].filter((s) => s.options.run === request.run);
         await Promise.allSettled(mine.map((s) => s.stop('run stopped')));

@@ -50,6 +50,11 @@ export class TracerStream {
     await this.instance.start((samples) => this.accept(samples));
   }
 
+  /** Takes a sample now, where the tracer can (see TracerInstance.sampleNow). */
+  async sampleNow(): Promise<void> {
+    if (!this.stopped) await this.instance.sampleNow?.();
+  }
+
   /** Stops the tracer, sends what it flushed, then the end marker. Idempotent. */
   stop(error?: string): Promise<{ batches: number; samples: number }> {
     this.stopped ??= (async () => {

@@ -145,5 +145,7 @@ export async function measureClockOffset(
     if (reply.agentTs !== undefined && t1 - t0 < best.rtt)
       best = { rtt: t1 - t0, offset: reply.agentTs - (t0 + t1) / 2 };
   }
-  return best.offset;
+  // The estimate's error is at most half the round trip: an offset within that bound cannot
+  // be told from zero, and "correcting" by it would only move samples by noise.
+  return Math.abs(best.offset) <= best.rtt / 2 ? 0 : best.offset;
 }

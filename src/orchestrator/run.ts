@@ -169,6 +169,19 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     if (failed) throw (failed as PromiseRejectedResult).reason;
   };
 
+  // Run-level streams sample at every step boundary: a step shorter than their interval
+  // still has their samples inside it. A failed mark costs a sample, never the run.
+  const markRunTracers = async () => {
+    const agents = [...new Set(streams.filter((s) => s.step === null && !s.reported).map((s) => s.agent))];
+    await Promise.all(
+      agents.map((agent) =>
+        request(agent, { type: 'mark', run: runId }).catch((err) =>
+          log.debug('mark failed', { agent, error: errorMessage(err) }),
+        ),
+      ),
+    );
+  };
+
   const stopTracers = async (which: (s: ActiveStream) => boolean) => {
     const mine = streams.filter((s) => which(s) && s.reported === undefined && s.error === undefined);
     await Promise.all(
@@ -245,8 +258,19 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
       await startTracers(step.tracers, step.name, `step${index}`);
       try {
         const drainTracers = () => stopTracers((s) => s.step === step.name);
+        const markTracers = () => markRunTracers();
         record.steps.push(
-          await executeStep(step, index, { loaded, runId, sink, log, observer, signal, tap, drainTracers }),
+          await executeStep(step, index, {
+            loaded,
+            runId,
+            sink,
+            log,
+            observer,
+            signal,
+            tap,
+            drainTracers,
+            markTracers,
+          }),
         );
       } finally {
         await stopTracers((s) => s.step === step.name);

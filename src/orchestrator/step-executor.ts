@@ -40,6 +40,11 @@ export interface StepContext {
    * tracer metrics are evaluated, so they see the whole step; calling it again is harmless.
    */
   drainTracers?: () => Promise<void>;
+  /**
+   * Asks the run's tracers for a sample now. Called just after the step starts and just
+   * before it ends, so run-level tracers have samples inside even a very short step.
+   */
+  markTracers?: () => Promise<void>;
   /** How to look up tracer measurements and workload actions (default: the built-in catalogs). */
   lookups?: MetricLookups;
 }
@@ -128,6 +133,8 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
       time: started,
     },
   ]);
+
+  await ctx.markTracers?.();
 
   // stop: start nothing new (max_failures, abort_on_fail). cancel: abort the iterations in flight too.
   const stop = new AbortController();
@@ -350,6 +357,7 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
   }
 
   flushPoints();
+  await ctx.markTracers?.();
   const ended = nowNs();
   const endPerf = performance.now();
   ctx.sink.write([

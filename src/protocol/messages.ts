@@ -100,7 +100,14 @@ export interface ResendRequest extends RequestBase {
   seqs: number[];
 }
 
+/** Every stream of the run that can takes a sample now: sent at step boundaries. */
+export interface MarkRequest extends RequestBase {
+  type: 'mark';
+  run: string;
+}
+
 export type Request =
+  | MarkRequest
   | PingRequest
   | StartTracerRequest
   | StopTracerRequest

@@ -78,6 +78,7 @@ export const messageSchema = {
     }),
     request('stop', ['run', 'stream'], { run: name, stream: name }),
     request('stop-run', ['run'], { run: name }),
+    request('mark', ['run'], { run: name }),
     request('renew', ['run', 'leaseMs'], { run: name, leaseMs: { type: 'number', minimum: 1000 } }),
     request('resend', ['run', 'stream', 'seqs'], {
       run: name,

@@ -73,6 +73,22 @@ export function createSampler(collect: Collect, options: TracerOptions, ctx: Tra
       return starting;
     },
 
+    async sampleNow(): Promise<void> {
+      if (stopped || !starting) return;
+      await starting;
+      await running;
+      if (stopped) return;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      running = sampleOnce()
+        .catch(report)
+        .finally(() => {
+          running = undefined;
+          if (!stopped) schedule(intervalMs);
+        });
+      await running;
+    },
+
     stop(): Promise<void> {
       stopping ??= (async () => {
         stopped = true;
@@ -110,6 +126,7 @@ export function createClosingSampler(
 ): TracerInstance {
   const sampler = createSampler(collector.collect, options, ctx);
   return {
+    sampleNow: () => sampler.sampleNow!(),
     async start(emit) {
       try {
         await sampler.start(emit);

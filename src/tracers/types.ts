@@ -31,6 +31,11 @@ export interface TracerInstance {
   start(emit: Emit): Promise<void>;
   /** Stops observing and emits whatever is still buffered before it resolves. */
   stop(): Promise<void>;
+  /**
+   * Optional: takes a sample now, off the interval. The runner asks for one at every step
+   * boundary, so a run-level tracer has samples inside every step, however short the step.
+   */
+  sampleNow?(): Promise<void>;
 }
 
 export interface TracerOptions {

@@ -13,12 +13,14 @@ const SHARED = 'mqtt://127.0.0.1:1883';
 describe('three agents in separate processes on the shared Mosquitto', () => {
   const fleet = `t${randomBytes(3).toString('hex')}`;
   const names = [`${fleet}-ctl`, `${fleet}-c1`, `${fleet}-c2`];
+  /** Every agent name the tests announce, for cleaning the shared broker afterwards. */
+  const announced = [...names];
   const agents: AgentProcess[] = [];
 
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
     const probe = await MqttProbe.connect(SHARED);
-    await probe.forgetAgents(names);
+    await probe.forgetAgents(announced);
     await probe.close();
   });
 
@@ -48,7 +50,7 @@ describe('three agents in separate processes on the shared Mosquitto', () => {
 
     // A crash: the broker publishes the agent's last will, so it shows offline at once.
     const doomed = await startAgentProcess(`${fleet}-doomed`, SHARED);
-    names.push(doomed.name);
+    announced.push(doomed.name);
     await doomed.kill();
     const after = await runCli(['agents', '--broker', SHARED, '--json']);
     const entry = JSON.parse(after.stdout).find((a: { name: string }) => a.name === doomed.name);
@@ -134,7 +136,7 @@ steps:
 
   it('keeps going when an agent is killed mid-step, records the loss, and exits 3', async () => {
     const victim = await startAgentProcess(`${fleet}-victim`, SHARED, ['--label', `fleet=${fleet}`]);
-    names.push(victim.name);
+    announced.push(victim.name);
     const dir = tempDir();
     const file = writeScenario(
       dir,

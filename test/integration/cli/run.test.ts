@@ -60,6 +60,31 @@ describe('scalpels run (all-in-one, embedded broker)', () => {
     expect(r.stderr).not.toContain('\x1b[');
   });
 
+  it('gives run-level tracers samples inside a step shorter than their interval', async () => {
+    const dir = tempDir();
+    const file = writeScenario(
+      dir,
+      `version: 1
+name: short-steps
+tracers: [{ use: proc, interval: 10s }]
+steps:
+  - { name: a, workload: { use: sleep, with: { duration: 100ms } } }
+  - { name: b, workload: { use: sleep, with: { duration: 100ms } } }
+`,
+    );
+    const store = join(dir, 'store');
+    const r = await runCli(['run', file, '--store-dir', store, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const record = JSON.parse(r.stdout);
+    const samples = samplesOf(store, record.id);
+    for (const step of record.steps) {
+      const [from, to] = [BigInt(step.startNs), BigInt(step.endNs)];
+      // One sample as the step starts and one as it ends.
+      const cpu = samples.filter((s) => s.measurement === 'cpu' && s.time >= from && s.time <= to);
+      expect(cpu.length, `cpu samples during ${step.name}`).toBe(2);
+    }
+  });
+
   it('exits 1 when an SLA fails, and names the criterion', async () => {
     const dir = tempDir();
     const file = writeScenario(
