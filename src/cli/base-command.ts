@@ -25,7 +25,14 @@ export abstract class BaseCommand extends Command {
       err.oclif?.exit === 2 ||
       /^(Unexpected argument|Missing required|Nonexistent flag|Expected )/.test(err.message)
     ) {
-      this.logToStderr(`Error: ${err.message.split('\n')[0]}`);
+      // One sentence: oclif puts the missing argument's name on the next line.
+      const sentence = err.message
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('See more help') && !l.startsWith('Note:'))
+        .join(' ')
+        .replace(/\s+/g, ' ');
+      this.logToStderr(`Error: ${sentence}`);
       this.logToStderr(`See: scalpels ${this.id?.replaceAll(':', ' ') ?? ''} --help`);
       return this.exit(ExitCode.InvalidInput);
     }
