@@ -29,8 +29,9 @@ export abstract class BaseCommand extends Command {
       const sentence = err.message
         .split('\n')
         .map((l) => l.trim())
-        .filter((l) => l && !l.startsWith('See more help') && !l.startsWith('Note:'))
+        .filter((l) => l && !l.startsWith('See more help'))
         .join(' ')
+        .split(' Note: ')[0]
         .replace(/\s+/g, ' ');
       this.logToStderr(`Error: ${sentence}`);
       this.logToStderr(`See: scalpels ${this.id?.replaceAll(':', ' ') ?? ''} --help`);
