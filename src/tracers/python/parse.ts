@@ -120,12 +120,14 @@ export class PythonCallAggregator {
       for (const e of map.entries) if (e.key !== undefined) source.names.set(e.key, String(e.value));
       return;
     }
+    // The script double-buffers its counted maps (`@calls_0`, `@calls_1`): both are one map here.
+    const name = map.name.replace(/_[01]$/, '');
     const field =
-      map.name === PYTHON_MAPS.calls
+      name === PYTHON_MAPS.calls
         ? 'calls'
-        : map.name === PYTHON_MAPS.timeNs
+        : name === PYTHON_MAPS.timeNs
           ? 'timeNs'
-          : map.name === PYTHON_MAPS.timed
+          : name === PYTHON_MAPS.timed
             ? 'timed'
             : undefined;
     if (!field) return;

@@ -59,11 +59,19 @@ export function pythonProbeScript(options: PythonScriptOptions): string {
   const printMs = Math.max(1, Math.round(options.printMs));
   const printed = options.timing ? [...PRINTED, ...PRINTED_TIMING] : PRINTED;
   const state = options.timing ? [...STATE, ...STATE_TIMING] : STATE;
-  const printAll = printed.map((m) => `print(${m});`).join(' ');
-  const clearPrinted = printed.map((m) => `clear(${m});`).join(' ');
+  // Counted maps are double-buffered (`@g` picks the set the probes write; the interval
+  // flips it, then prints and clears the other set): print() and clear() run later in
+  // bpftrace's user space, so with one set every return in between was lost. The parser
+  // folds both sets (`@calls_0`, `@calls_1`) into one.
+  const flush = (b: 0 | 1) =>
+    [
+      ...printed.map((m) => (m === '@name' ? `print(${m});` : `print(${m}_${b});`)),
+      ...printed.map((m) => (m === '@name' ? `clear(${m});` : `clear(${m}_${b});`)),
+    ].join(' ');
+  const both = (body: (b: 0 | 1) => string) => `if (@g == 0) { ${body(0)} } else { ${body(1)} }`;
   const lines: string[] = [
     `usdt:${o}:python:function__return {`,
-    '  @calls[arg0, arg1] = count();',
+    `  ${both((b) => `@calls_${b}[arg0, arg1] = count();`)}`,
     '  if (@seen[arg0] == 0) { @seen[arg0] = 1; @name[arg0] = str(arg0); }',
     '  if (@seen[arg1] == 0) { @seen[arg1] = 1; @name[arg1] = str(arg1); }',
   ];
@@ -77,17 +85,17 @@ export function pythonProbeScript(options: PythonScriptOptions): string {
       `uretprobe:${o}:_PyEval_EvalFrameDefault {`,
       // After `ret` the stack pointer is 8 bytes above the one the uprobe saw.
       '  $k = reg("sp") - 8; $t0 = @start[tid, $k]; $l = @last[tid];',
-      '  if ($t0 != 0 && $l.0 != 0) { @time_ns[$l.0, $l.1] = sum(nsecs - $t0); @timed[$l.0, $l.1] = count(); }',
+      `  if ($t0 != 0 && $l.0 != 0) { ${both((b) => `@time_ns_${b}[$l.0, $l.1] = sum(nsecs - $t0); @timed_${b}[$l.0, $l.1] = count();`)} }`,
       '  delete(@start[tid, $k]); @last[tid] = ((uint64)0, (uint64)0);',
       '}',
     );
   }
   lines.push(
-    `interval:ms:${printMs} { ${printAll} ${clearPrinted} }`,
+    `interval:ms:${printMs} { @g = 1 - @g; if (@g == 1) { ${flush(0)} } else { ${flush(1)} } }`,
     'interval:s:60 { clear(@seen); }',
     // On SIGINT: print what the last partial interval counted, and nothing else (bpftrace
     // would otherwise dump every remaining map, state included).
-    `END { ${printAll} ${clearPrinted} ${state.map((m) => `clear(${m});`).join(' ')} }`,
+    `END { ${flush(0)} ${flush(1)} clear(@g); ${state.map((m) => `clear(${m});`).join(' ')} }`,
   );
   return lines.join('\n') + '\n';
 }
