@@ -5,9 +5,9 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../helpers/net.js';
 
 /** Why a private influxd cannot run here (binary missing), or undefined when it can. */
 export function influxdMissing(): string | undefined {
@@ -28,19 +28,6 @@ export const skipInfluxTests = influxdMissing() !== undefined && process.env.CI 
 export function assertInfluxd(): void {
   const missing = influxdMissing();
   if (missing) throw new Error(`cannot run the InfluxDB tests: ${missing}`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 async function sleep(ms: number): Promise<void> {

@@ -1,10 +1,12 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { freePort } from '../../helpers/net.js';
+
+export { freePort };
 
 const run = promisify(execFile);
 
@@ -16,18 +18,6 @@ export interface PrivateMariadb {
   dir: string;
   /** Stops the server (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
   stop(): Promise<void>;
-}
-
-/** A free TCP port on loopback, as the kernel hands it out (a short race, acceptable in tests). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /**

@@ -1,44 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-/** A free TCP port on the given address (the OS picks it; we release it at once). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(host: string, port: number, timeoutMs = 10_000): Promise<void> {
-  const { connect } = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = connect(port, host);
-      sock.once('connect', () => {
-        sock.destroy();
-        resolve(true);
-      });
-      sock.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`mosquitto did not listen on ${host}:${port}`);
-}
+import { freePort, waitForPort } from '../../helpers/net.js';
 
 /**
  * A private Mosquitto on a random port, with persistence in a temp dir so that a restart
  * keeps sessions and retained messages — never the machine's shared broker, which tests
  * must not restart.
  */
+export { freePort };
+
 export class PrivateMosquitto {
   private child?: ChildProcess;
   readonly dir = mkdtempSync(join(tmpdir(), 'scalpels-mosquitto-'));
@@ -79,7 +51,7 @@ export class PrivateMosquitto {
   /** (Re)starts the broker process. */
   async resume(): Promise<void> {
     this.child = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitForPort(this.host, this.port);
+    await waitForPort(this.host, this.port, 'mosquitto');
   }
 
   /** Stops the broker process (SIGTERM: it saves its state, as a restart would). */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
 } from '../../../src/tracers/bpftrace/index.js';
 import { bpftraceUnavailableReason } from '../../../src/tracers/bpftrace-runner.js';
 import { realTracerContext } from '../../../src/tracers/context.js';
+import { isAlive } from '../../helpers/net.js';
 
 /**
  * The bpftrace tracer running the shipped scripts and a script given by path, against a
@@ -26,14 +27,6 @@ const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 async function run(params: BpftraceParams, during: () => Promise<void>, intervalMs = 300): Promise<Sample[]> {
   const ctx = realTracerContext(createLogger({ level: 'warn' }));

@@ -8,6 +8,7 @@ import { type CommandTracerInstance, commandTracer } from '../../../src/tracers/
 import { realTracerContext } from '../../../src/tracers/context.js';
 import { loadOperatorCatalog } from '../../../src/tracers/operator-catalog.js';
 import type { TracerContext } from '../../../src/tracers/types.js';
+import { isAlive } from '../../helpers/net.js';
 
 /**
  * The command tracer with a real local catalog in a temp dir and a real command (a shell
@@ -39,14 +40,6 @@ const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** The pids in a process group, read from /proc (field 5 of stat is the group). */
 function groupMembers(pgid: number): number[] {

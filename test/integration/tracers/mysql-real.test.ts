@@ -1,5 +1,4 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
@@ -9,21 +8,11 @@ import type { Sample } from '../../../src/core/sample.js';
 import { realTracerContext } from '../../../src/tracers/context.js';
 import { mysqlTracer } from '../../../src/tracers/mysql/index.js';
 import { manifestMismatches } from '../../fixtures/proc/fixture-context.js';
+import { portOpen } from '../../helpers/net.js';
 import { freePort, type PrivateMariadb, startPrivateMariadb } from '../helpers/private-mariadb.js';
 
 const ctx = realTracerContext(silentLogger);
 const N = 25;
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 // Under CI a missing service is a failure (the tests run and fail to connect), never a skip.
 const sharedUp = process.env.CI === 'true' || (await portOpen(3306));

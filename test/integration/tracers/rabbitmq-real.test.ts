@@ -1,5 +1,4 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -11,6 +10,7 @@ import { realTracerContext } from '../../../src/tracers/context.js';
 import { rabbitmqTracer } from '../../../src/tracers/rabbitmq/index.js';
 import { parseVhostTracing } from '../../../src/tracers/rabbitmq/parse.js';
 import { manifestMismatches } from '../../fixtures/proc/fixture-context.js';
+import { portOpen } from '../../helpers/net.js';
 import { freePort } from '../helpers/private-mariadb.js';
 
 const run = promisify(execFile);
@@ -21,17 +21,6 @@ const oslo = (name: string) => fileURLToPath(new URL(`../../fixtures/oslo/${name
 // Debian's interpreter: the python3 first on PATH may be another one without oslo.messaging.
 const PYTHON = '/usr/bin/python3';
 const id = `${process.pid}_${Date.now().toString(36)}`;
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 // Under CI a missing service is a failure (the tests run and fail to connect), never a skip.
 const up = process.env.CI === 'true' || (await portOpen(5672));

@@ -13,15 +13,7 @@ import {
   withReadyProbe,
 } from '../../../src/tracers/bpftrace-runner.js';
 import { spawnLineChild } from '../../../src/tracers/command/process-group.js';
-
-/** A pid that exists and is not a zombie (an orphan may wait a while for init to reap it). */
-function isAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from '../../helpers/net.js';
 
 const fixtures = join(import.meta.dirname, '../../fixtures');
 const jsonl = (file: string) => readFileSync(join(fixtures, file), 'utf8').split('\n');
