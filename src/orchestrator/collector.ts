@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.js';
+import { WakeUp } from '../core/wake-up.js';
 import type { ProtocolClient } from '../protocol/client.js';
 import type { DataMessage, EndMessage, Message } from '../protocol/messages.js';
 import { topics } from '../protocol/topics.js';
@@ -33,7 +34,7 @@ export interface StreamTally {
  */
 export class Collector {
   private readonly streams = new Map<string, StreamState>();
-  private readonly waiters = new Set<() => void>();
+  private readonly changed = new WakeUp();
   duplicates = 0;
 
   constructor(
@@ -99,7 +100,7 @@ export class Collector {
   }
 
   private wake(): void {
-    for (const w of [...this.waiters]) w();
+    this.changed.notify();
   }
 
   private isComplete(s: StreamState | undefined): boolean {
@@ -110,21 +111,7 @@ export class Collector {
 
   /** Waits until every named stream (agent/stream keys) is complete, or the timeout passes. */
   async waitComplete(keys: string[], timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!keys.every((k) => this.isComplete(this.streams.get(k)))) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.waiters.delete(wake);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(wake, Math.min(left, 250));
-        this.waiters.add(wake);
-      });
-    }
-    return true;
+    return this.changed.until(() => keys.every((k) => this.isComplete(this.streams.get(k))), timeoutMs);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { RuntimeFailure } from '../core/errors.js';
+import { WakeUp } from '../core/wake-up.js';
 import type { ProtocolClient } from '../protocol/client.js';
 import type { AgentInfo, Message } from '../protocol/messages.js';
 import { topics } from '../protocol/topics.js';
@@ -34,7 +35,7 @@ export function describeSelector(selector: AgentSelector | undefined): string {
 /** The agents the broker's retained status topics say are online, kept current. */
 export class Roster {
   private readonly agents = new Map<string, { info: AgentInfo; online: boolean; since: number }>();
-  private readonly waiters = new Set<() => void>();
+  private readonly changed = new WakeUp();
   /** Called when an agent that was online goes offline (its last will, or a clean stop). */
   onLost?: (agent: string) => void;
   /** Called when an agent that had gone offline is back (it reconnected, e.g. after a broker restart). */
@@ -65,19 +66,7 @@ export class Roster {
 
   /** Waits up to `timeoutMs` for an agent to be online; resolves whether it is. */
   async waitOnline(name: string, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.isOnline(name) && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.waiters.delete(wake);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(wake, Math.min(deadline - Date.now(), 250));
-        this.waiters.add(wake);
-      });
-    }
-    return this.isOnline(name);
+    return this.changed.until(() => this.isOnline(name), timeoutMs);
   }
 
   /**
@@ -96,25 +85,11 @@ export class Roster {
       }
       return [...new Set(problems)];
     };
-    const deadline = Date.now() + timeoutMs;
-    while (missing().length > 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        const online = this.online().map((a) => a.name);
-        throw new RuntimeFailure(
-          `waited ${Math.round(timeoutMs / 1000)}s for ${missing().join(', ')}; online: ${online.length ? online.join(', ') : 'none'}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.waiters.delete(wake);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(wake, Math.min(left, 500));
-        this.waiters.add(wake);
-      });
-    }
+    if (await this.changed.until(() => missing().length === 0, timeoutMs, 500)) return;
+    const online = this.online().map((a) => a.name);
+    throw new RuntimeFailure(
+      `waited ${Math.round(timeoutMs / 1000)}s for ${missing().join(', ')}; online: ${online.length ? online.join(', ') : 'none'}`,
+    );
   }
 
   private onStatus(message: Message): void {
@@ -123,7 +98,7 @@ export class Roster {
     this.agents.set(message.agent.name, { info: message.agent, online: message.online, since: message.ts });
     if (previous?.online && !message.online) this.onLost?.(message.agent.name);
     if (previous && !previous.online && message.online) this.onBack?.(message.agent.name);
-    for (const wake of [...this.waiters]) wake();
+    this.changed.notify();
   }
 }
 
