@@ -124,12 +124,15 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
   let leaseTimer: NodeJS.Timeout | undefined;
 
   const outages = new Map<string, { from: string; to?: string }[]>();
+  const involved = new Set<string>();
   roster.onLost = (agent) => {
+    if (!involved.has(agent)) return;
     const at = new Date().toISOString();
     outages.set(agent, [...(outages.get(agent) ?? []), { from: at }]);
     observer.note?.(`agent ${agent} went offline at ${at}`);
   };
   roster.onBack = (agent) => {
+    if (!involved.has(agent)) return;
     const open = outages.get(agent)?.at(-1);
     if (open && !open.to) open.to = new Date().toISOString();
     observer.note?.(`agent ${agent} is back online`);
@@ -233,7 +236,10 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
       scenario.tracers ?? [],
       scenario.steps.flatMap((s) => s.tracers ?? []),
     );
-    for (const agent of roster.online()) {
+    // The run's agents are those its tracers select: on a shared broker, other runners' agents
+    // come and go, and must neither be pinged nor counted as lost.
+    for (const agent of roster.online().filter((a) => selectors.some((sel) => matchesSelector(a, sel)))) {
+      involved.add(agent.name);
       const clockOffsetMs = await measureClockOffset(client, agent.name);
       offsets.set(agent.name, clockOffsetMs);
       record.agents.push({
