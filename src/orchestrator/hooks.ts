@@ -388,18 +388,27 @@ export class HookSchedule {
     for (const hook of this.hooks) {
       if (!hook.times) continue;
       const it = hook.times();
-      const armNext = () => {
-        const next = it.next();
-        if (next.done || this.stopped) return;
+      // libuv computes a timer's due time from the loop's cached clock, which is stale by
+      // however long the current callback has run (spawning is synchronous), so a timer
+      // can fire a millisecond or more early. A trigger must never fire before its time:
+      // when woken early, sleep the rest.
+      const armAt = (dueMs: number) => {
         const timer = setTimeout(
           () => {
             this.timers.delete(timer);
-            this.fire(hook, `time ${formatDuration(next.value)}`);
+            if (this.stopped) return;
+            if (performance.now() < this.t0 + dueMs) return armAt(dueMs);
+            this.fire(hook, `time ${formatDuration(dueMs)}`);
             armNext();
           },
-          Math.max(0, this.t0 + next.value - performance.now()),
+          Math.max(0, Math.ceil(this.t0 + dueMs - performance.now())),
         );
         this.timers.add(timer);
+      };
+      const armNext = () => {
+        const next = it.next();
+        if (next.done || this.stopped) return;
+        armAt(next.value);
       };
       armNext();
     }
