@@ -183,12 +183,11 @@ steps:
   - name: s
     workload: { use: sleep, with: { duration: 100ms } }
     runner: { type: serial, times: 5 }
+    # The agent is online and answered the run's pings; then it hangs (SIGSTOP).
+    setup: [ { name: freeze, exec: "kill -STOP ${withCommands.child.pid}" } ]
     hooks:
-      - name: freeze
-        trigger: { event: { unit: iteration, at: [1] } }
-        action: { exec: "kill -STOP ${withCommands.child.pid}" }
       - name: stamp
-        trigger: { event: { unit: iteration, at: [3] } }
+        trigger: { event: { unit: iteration, at: [1] } }
         action: { command: stamp, on: ctl-1, timeout: 300ms }
 `,
       'silent.yaml',
