@@ -172,6 +172,14 @@ steps:
     expect(stampPoint.tags).toMatchObject({ run: record.id, scenario: 'agent-hooks', step: 's' });
     expect(stampPoint.fields).toMatchObject({ ok: true, exit_code: 0n, trigger: 'iteration 3' });
     expect(stampPoint.time).toBe(BigInt(stamp.startNs));
+
+    // The report's hooks table tells the agents apart.
+    const html = join(dir, 'report.html');
+    const report = await runCli(['report', record.id, '--store-dir', store, '-o', html]);
+    expect(report.code, report.stderr).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('<td>stamp on ctl-1</td>');
+    expect(page).toContain('<td>stamp on ctl-2</td>');
   });
 
   it('records an agent that does not answer as a failed run of the hook, without hanging', async () => {
