@@ -12,15 +12,19 @@ import type {
   ErrorCode,
   EventMessage,
   Message,
+  ReplyResult,
   Request,
+  RunCommandRequest,
   StartTracerRequest,
   StatusMessage,
   TracerAvailability,
 } from '../protocol/messages.js';
 import { RequestVerifier } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, topics } from '../protocol/topics.js';
+import { COMMANDS_NOT_ALLOWED, resolveCommand } from '../tracers/command/index.js';
 import type { TracerContext, TracerDefinition } from '../tracers/types.js';
 import { BatchArchive } from './archive.js';
+import { runCatalogCommand } from './catalog-command.js';
 import { Outbox } from './outbox.js';
 import { TracerStream } from './stream.js';
 
@@ -49,6 +53,8 @@ class RequestError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Sent with the error: how far a command got before it failed. */
+    readonly result?: ReplyResult,
   ) {
     super(message);
   }
@@ -65,6 +71,8 @@ export class Agent {
   private readonly archive = new BatchArchive();
   private readonly catalog: Registry<TracerDefinition>;
   private readonly streams = new Map<string, TracerStream>();
+  /** Catalog commands running for `run-command` requests, by the run that asked. */
+  private readonly commands = new Map<AbortController, string>();
   private readonly verifier?: RequestVerifier;
   private availability: TracerAvailability[] = [];
   private readonly refusalsLogged = new Set<string>();
@@ -124,6 +132,7 @@ export class Agent {
 
   /** Stops every stream (flushing their data), marks the agent offline and disconnects. */
   async stop(): Promise<void> {
+    this.killCommands(() => true, 'the agent is stopping');
     await Promise.allSettled([...this.streams.values()].map((s) => s.stop('agent shutting down')));
     this.streams.clear();
     // Give queued data a moment to reach the broker; what remains stays in the spool.
@@ -172,11 +181,13 @@ export class Agent {
       (result) => this.client?.reply(request, { ok: true, agentTs: Date.now(), ...result }),
       (err) => {
         const code: ErrorCode = err instanceof RequestError ? err.code : 'internal';
+        const result = err instanceof RequestError ? err.result : undefined;
         this.options.log.warn('request failed', { type: request.type, code, error: err.message });
         return this.client?.reply(request, {
           ok: false,
           agentTs: Date.now(),
           error: { code, message: err.message },
+          ...(result ? { result } : {}),
         });
       },
     );
@@ -189,9 +200,7 @@ export class Agent {
     this.options.log.warn('refused a command', { reason: failure, type: request.type });
   }
 
-  private async handle(
-    request: Request,
-  ): Promise<{ result?: { samples: number; batches: number } } | undefined> {
+  private async handle(request: Request): Promise<{ result?: ReplyResult } | undefined> {
     switch (request.type) {
       case 'ping':
         return undefined;
@@ -212,7 +221,10 @@ export class Agent {
         await Promise.allSettled(mine.map((s) => s.sampleNow()));
         return undefined;
       }
+      case 'run-command':
+        return { result: await this.runCommand(request) };
       case 'stop-run': {
+        this.killCommands((run) => run === request.run, 'the run was stopped');
         const mine = [...this.streams.values()].filter((s) => s.options.run === request.run);
         await Promise.allSettled(mine.map((s) => s.stop('run stopped')));
         for (const s of mine) {
@@ -315,6 +327,43 @@ export class Agent {
     this.streams.set(streamKey(req.run, req.stream), stream);
     this.armLease(stream, req.leaseMs);
     void this.event(req.run, { kind: 'started', stream: req.stream });
+  }
+
+  /**
+   * Runs an entry of the operator catalog to its end. The request only names it: an agent
+   * without --allow-commands has no catalog and refuses, and a name not in the catalog is
+   * refused — nothing else can be run.
+   */
+  private async runCommand(req: RunCommandRequest): Promise<ReplyResult> {
+    const catalog = this.options.ctx.operatorCatalog;
+    if (!catalog)
+      throw new RequestError(
+        'commands-disabled',
+        `command "${req.command}" refused: ${COMMANDS_NOT_ALLOWED}`,
+      );
+    let entry: ReturnType<typeof resolveCommand>;
+    try {
+      entry = resolveCommand(req.command, catalog);
+    } catch (err) {
+      throw new RequestError('unknown-command', (err as Error).message);
+    }
+    this.options.log.info('running a catalog command', { command: entry.name, run: req.run });
+    const abort = new AbortController();
+    this.commands.set(abort, req.run);
+    const r = await runCatalogCommand(entry, req.timeoutMs, abort.signal).finally(() =>
+      this.commands.delete(abort),
+    );
+    const result: ReplyResult = { exitCode: r.exitCode, durationMs: r.durationMs, output: r.output };
+    if (r.signal) result.signal = r.signal;
+    if (r.failure) {
+      const code: ErrorCode = r.failure.kind === 'timeout' ? 'command-timeout' : 'command-failed';
+      throw new RequestError(code, r.failure.message, result);
+    }
+    return result;
+  }
+
+  private killCommands(which: (run: string) => boolean, reason: string): void {
+    for (const [abort, run] of this.commands) if (which(run)) abort.abort(reason);
   }
 
   /** A runner that vanishes never sends "stop": the lease makes the agent stop by itself. */

@@ -43,7 +43,7 @@ export default class AgentCommand extends BaseCommand {
     insecure: Flags.boolean({ description: 'Allow a non-loopback broker without a shared secret.' }),
     'allow-commands': Flags.boolean({
       description:
-        "Let the command tracer run entries of this node's own command catalog (never a command line from a message).",
+        "Let the command tracer and hook, setup and teardown actions run entries of this node's own command catalog (never a command line from a message).",
     }),
     'commands-dir': Flags.string({
       description: `Command catalog directory (*.yaml); default ${DEFAULT_COMMANDS_DIR}.`,

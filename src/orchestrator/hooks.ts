@@ -1,12 +1,14 @@
 /**
- * Setup, teardown and hooks: actions run on the runner's node around a run, around a step,
- * or during a step at given iterations or times (Rally's `event` and `periodic` triggers).
- * Every run of an action is stored as a point (measurement `hook`) and in the record, so
- * a report can put a fault injection on the timeline next to the dip it caused.
+ * Setup, teardown and hooks: actions run around a run, around a step, or during a step at
+ * given iterations or times (Rally's `event` and `periodic` triggers). Every run of an
+ * action is stored as a point (measurement `hook`) and in the record, so a report can put a
+ * fault injection on the timeline next to the dip it caused.
  *
- * Actions on agents (`on:` selecting agents, naming an entry of the agent's own command
- * catalog) are not here yet: they need the agents' command catalog. The action shape is a
- * mapping keyed by its kind (`exec:` today) so that kind can be added beside it.
+ * An action is a mapping keyed by its kind: `exec:` runs a command on the runner's node;
+ * `command:` runs an entry of the command catalog of each agent `on:` selects (agents
+ * started with --allow-commands), in parallel, one record and one point (tagged `host`) per
+ * agent. The scenario only names the entry: the agent holds its argv, and no message ever
+ * carries a command line.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -15,11 +17,19 @@ import { formatDuration, parseDuration } from '../core/duration.js';
 import { errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { nowNs, type Sample } from '../core/sample.js';
-import type { ActionSpec, HookSpec } from '../scenario/types.js';
+import {
+  type ActionSpec,
+  type AgentAction,
+  type AgentSelector,
+  type ExecAction,
+  type HookSpec,
+  isAgentAction,
+} from '../scenario/types.js';
 import type { HookRecord } from '../store/run-record.js';
 import type { SampleSink } from '../store/store.js';
 import { runCommand, TAIL_BYTES, tailLines } from '../workloads/exec/spawn.js';
 import type { RunObserver } from './observer.js';
+import { describeSelector } from './roster.js';
 
 /** Where actions run and where their results go. */
 export interface HookEnv {
@@ -32,6 +42,30 @@ export interface HookEnv {
   observer?: RunObserver;
   /** Relative `cwd`s resolve from here (the scenario file's directory). */
   baseDir: string;
+  /** Runs `command:` actions on agents; without it such an action fails with a sentence that says so. */
+  agents?: AgentCommands;
+}
+
+/** The run's way to its agents, as `command:` actions need it (see agent-commands.ts). */
+export interface AgentCommands {
+  /** The names of the online agents a selector picks (no selector: every agent). */
+  select(on: AgentSelector | undefined): string[];
+  /**
+   * Asks `agent` to run catalog entry `command` to its end, killed after `timeoutMs`.
+   * Resolves with how it ended, never rejects: a refusal or a silent agent is an `error`.
+   */
+  run(agent: string, command: string, timeoutMs: number, signal?: AbortSignal): Promise<AgentCommandOutcome>;
+}
+
+/** How a catalog entry ended on an agent, as far as the runner knows. */
+export interface AgentCommandOutcome {
+  exitCode?: number | null;
+  /** The command's own duration, measured by the agent. */
+  durationMs?: number;
+  signal?: string;
+  output?: string;
+  /** Set when it was refused, did not run to its end, or no reply came: one sentence. */
+  error?: string;
 }
 
 /** Default time an action may take; a background action's time to become ready. */
@@ -59,7 +93,7 @@ function track(pid: number): void {
   });
 }
 
-function commandOf(spec: ActionSpec): { file: string; args: string[]; label: string } {
+function commandOf(spec: ExecAction): { file: string; args: string[]; label: string } {
   if (Array.isArray(spec.exec))
     return { file: spec.exec[0], args: spec.exec.slice(1), label: spec.exec.join(' ') };
   return { file: '/bin/sh', args: ['-c', spec.exec], label: spec.exec };
@@ -73,6 +107,8 @@ function writePoint(env: HookEnv, rec: HookRecord): void {
     phase: rec.phase,
   };
   if (env.step !== undefined) tags.step = env.step;
+  // Telegraf's tag for the node: one series per agent, so agents' runs never collide.
+  if (rec.host !== undefined) tags.host = rec.host;
   const sample: Sample = {
     measurement: 'hook',
     tags,
@@ -99,10 +135,29 @@ interface RunOptions {
   signal?: AbortSignal;
 }
 
-/** Runs one action to its end and records it; never rejects. */
-export async function runAction(spec: ActionSpec, env: HookEnv, opts: RunOptions): Promise<HookRecord> {
+function timeoutOf(spec: ActionSpec): number {
+  return spec.timeout === undefined ? DEFAULT_ACTION_TIMEOUT_MS : parseDuration(spec.timeout);
+}
+
+/** Stores a record as a point, and drops the keys it does not use. */
+function finish(env: HookEnv, rec: HookRecord): HookRecord {
+  for (const key of ['trigger', 'offsetMs', 'error', 'host'] as const)
+    if (rec[key] === undefined) delete rec[key];
+  writePoint(env, rec);
+  return rec;
+}
+
+/**
+ * Runs one action to its end and records it: one record for `exec`, one per selected agent
+ * for `command`. Never rejects.
+ */
+export async function runAction(spec: ActionSpec, env: HookEnv, opts: RunOptions): Promise<HookRecord[]> {
+  return isAgentAction(spec) ? runOnAgents(spec, env, opts) : [await runExec(spec, env, opts)];
+}
+
+async function runExec(spec: ExecAction, env: HookEnv, opts: RunOptions): Promise<HookRecord> {
   const { file, args, label } = commandOf(spec);
-  const timeoutMs = spec.timeout === undefined ? DEFAULT_ACTION_TIMEOUT_MS : parseDuration(spec.timeout);
+  const timeoutMs = timeoutOf(spec);
   const startNs = nowNs();
   const startedAt = new Date().toISOString();
   const r = await runCommand({
@@ -129,12 +184,59 @@ export async function runAction(spec: ActionSpec, env: HookEnv, opts: RunOptions
     output: tailLines(r.tail, OUTPUT_LINES).slice(-TAIL_BYTES),
     error: ok ? undefined : (r.error ?? (r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`)),
   };
-  if (rec.trigger === undefined) delete rec.trigger;
-  if (rec.offsetMs === undefined) delete rec.offsetMs;
-  if (rec.error === undefined) delete rec.error;
-  writePoint(env, rec);
   env.log.debug(`${opts.phase} ${opts.name}: ${label}`, { ok, durationMs: Math.round(r.durationMs) });
-  return rec;
+  return finish(env, rec);
+}
+
+/**
+ * Runs a catalog entry on every agent the action selects, in parallel. An agent that
+ * refuses, fails or does not answer gives a failed record; selecting no agent at all gives
+ * one failed record without a host (the run checks selectors before it starts, so this
+ * means the agents went away meanwhile).
+ */
+async function runOnAgents(spec: AgentAction, env: HookEnv, opts: RunOptions): Promise<HookRecord[]> {
+  const timeoutMs = timeoutOf(spec);
+  const base = () => ({
+    name: opts.name,
+    phase: opts.phase,
+    trigger: opts.trigger,
+    startedAt: new Date().toISOString(),
+    startNs: nowNs().toString(),
+    offsetMs: opts.offsetMs,
+  });
+  const agents = env.agents?.select(spec.on) ?? [];
+  if (!env.agents || agents.length === 0) {
+    const error = env.agents
+      ? `command ${spec.command}: no online agent matches ${describeSelector(spec.on)}`
+      : `command ${spec.command}: this runner has no agents to run it on`;
+    return [finish(env, { ...base(), durationMs: 0, ok: false, output: '', error })];
+  }
+  const via = env.agents;
+  return Promise.all(
+    agents.map(async (agent) => {
+      const start = base();
+      const t0 = performance.now();
+      const r = await via.run(agent, spec.command, timeoutMs, opts.signal);
+      const ok = r.error === undefined && r.exitCode === 0;
+      const rec: HookRecord = {
+        ...start,
+        host: agent,
+        durationMs: r.durationMs ?? performance.now() - t0,
+        ok,
+        exitCode: r.exitCode,
+        output: r.output ?? '',
+        error: ok
+          ? undefined
+          : (r.error ?? (r.signal ? `killed by ${r.signal}` : `exit status ${r.exitCode}`)),
+      };
+      if (rec.exitCode === undefined) delete rec.exitCode;
+      env.log.debug(`${opts.phase} ${opts.name}: command ${spec.command} on ${agent}`, {
+        ok,
+        durationMs: Math.round(rec.durationMs),
+      });
+      return finish(env, rec);
+    }),
+  );
 }
 
 /** Resolves once `target` (tcp://host:port or an http(s) URL) answers, or rejects at the deadline. */
@@ -193,16 +295,19 @@ export class ActionScope {
     for (const [i, spec] of (list ?? []).entries()) {
       if (signal?.aborted) return;
       const name = spec.name ?? `setup-${i + 1}`;
-      const rec = spec.background
-        ? await this.startBackground(spec, name, signal)
-        : await runAction(spec, this.env, { name, phase: 'setup', signal });
-      this.records.push(rec);
-      this.env.observer?.note?.(
-        `${this.where()}setup ${name}: ${rec.ok ? 'ok' : `FAILED: ${rec.error}`}${rec.ok || !rec.output ? '' : ` — ${rec.output}`}`,
-      );
-      if (!rec.ok && !spec.ignore_errors) {
+      const recs =
+        !isAgentAction(spec) && spec.background
+          ? [await this.startBackground(spec, name, signal)]
+          : await runAction(spec, this.env, { name, phase: 'setup', signal });
+      this.records.push(...recs);
+      for (const rec of recs)
+        this.env.observer?.note?.(
+          `${this.where()}setup ${name}${onHost(rec)}: ${rec.ok ? 'ok' : `FAILED: ${rec.error}`}${rec.ok || !rec.output ? '' : ` — ${rec.output}`}`,
+        );
+      const failed = recs.find((r) => !r.ok);
+      if (failed && !spec.ignore_errors) {
         throw new RuntimeFailure(
-          `${this.where()}setup ${name} failed: ${rec.error}${rec.output ? ` — ${rec.output}` : ''}`,
+          `${this.where()}setup ${name}${onHost(failed)} failed: ${failed.error}${failed.output ? ` — ${failed.output}` : ''}`,
         );
       }
     }
@@ -215,13 +320,14 @@ export class ActionScope {
   async teardown(list: readonly ActionSpec[] | undefined): Promise<void> {
     for (const [i, spec] of (list ?? []).entries()) {
       const name = spec.name ?? `teardown-${i + 1}`;
-      const rec = spec.background
-        ? await this.startBackground(spec, name, undefined, 'teardown')
-        : await runAction(spec, this.env, { name, phase: 'teardown' });
-      this.records.push(rec);
-      if (!rec.ok)
+      const recs =
+        !isAgentAction(spec) && spec.background
+          ? [await this.startBackground(spec, name, undefined, 'teardown')]
+          : await runAction(spec, this.env, { name, phase: 'teardown' });
+      this.records.push(...recs);
+      for (const rec of recs.filter((r) => !r.ok))
         this.env.observer?.note?.(
-          `${this.where()}teardown ${name} FAILED: ${rec.error}${rec.output ? ` — ${rec.output}` : ''}`,
+          `${this.where()}teardown ${name}${onHost(rec)} FAILED: ${rec.error}${rec.output ? ` — ${rec.output}` : ''}`,
         );
     }
     await this.stopBackground();
@@ -232,7 +338,7 @@ export class ActionScope {
   }
 
   private async startBackground(
-    spec: ActionSpec,
+    spec: ExecAction,
     name: string,
     signal?: AbortSignal,
     phase: HookRecord['phase'] = 'setup',
@@ -314,6 +420,11 @@ export class ActionScope {
       }),
     );
   }
+}
+
+/** " on <agent>" for an action an agent ran, for messages. */
+function onHost(rec: HookRecord): string {
+  return rec.host === undefined ? '' : ` on ${rec.host}`;
 }
 
 /** Rally's triggers, compiled: when does a hook fire? */
@@ -428,11 +539,12 @@ export class HookSchedule {
       trigger,
       offsetMs,
       signal: this.signal,
-    }).then((rec) => {
-      this.records.push(rec);
-      this.env.observer?.note?.(
-        `step ${this.env.step}: hook ${hook.name} (${trigger}) ${rec.ok ? 'ok' : `FAILED: ${rec.error}`} in ${formatDuration(rec.durationMs)}`,
-      );
+    }).then((recs) => {
+      this.records.push(...recs);
+      for (const rec of recs)
+        this.env.observer?.note?.(
+          `step ${this.env.step}: hook ${hook.name}${onHost(rec)} (${trigger}) ${rec.ok ? 'ok' : `FAILED: ${rec.error}`} in ${formatDuration(rec.durationMs)}`,
+        );
     });
     this.running.add(p);
     void p.finally(() => this.running.delete(p));
@@ -455,6 +567,7 @@ export function runActionScope(
   sink: SampleSink,
   log: Logger,
   observer?: RunObserver,
+  agents?: AgentCommands,
 ): ActionScope {
   return new ActionScope({
     runId,
@@ -463,5 +576,6 @@ export function runActionScope(
     log,
     observer,
     baseDir: dirname(loaded.file),
+    agents,
   });
 }

@@ -7,10 +7,19 @@ import { scalpelsVersion } from '../core/version.js';
 import type { ProtocolClient } from '../protocol/client.js';
 import type { RequestDraft } from '../protocol/codec.js';
 import { topics } from '../protocol/topics.js';
-import type { LoadedScenario, TracerUse } from '../scenario/types.js';
+import {
+  type ActionSpec,
+  type AgentAction,
+  type AgentSelector,
+  isAgentAction,
+  type LoadedScenario,
+  type Scenario,
+  type TracerUse,
+} from '../scenario/types.js';
 import { newRunId } from '../store/run-id.js';
 import type { AgentRecord, RunRecord, StreamRecord } from '../store/run-record.js';
 import type { RunWriter, Store } from '../store/store.js';
+import { agentCommands } from './agent-commands.js';
 import { Collector } from './collector.js';
 import { runActionScope } from './hooks.js';
 import type { RunObserver } from './observer.js';
@@ -117,7 +126,8 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
   // The tap keeps the tracer samples that step thresholds name (see thresholds.ts).
   const tap = new SeriesTap();
   const collector = new Collector(client, runId, tap.wrap(sink), log, offsets);
-  const runScope = runActionScope(loaded, runId, sink, log, observer);
+  const commands = agentCommands(client, roster, runId);
+  const runScope = runActionScope(loaded, runId, sink, log, observer, commands);
   const streams: ActiveStream[] = [];
   const lost = new Map<string, string>();
   const leaseMs = deps.leaseMs ?? 30_000;
@@ -226,18 +236,21 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
   try {
     await roster.start();
     await collector.start();
-    const selectors = [...(scenario.tracers ?? []), ...scenario.steps.flatMap((s) => s.tracers ?? [])].map(
-      (t) => t.on,
-    );
+    const actions = agentActionsOf(scenario);
+    const selectors: (AgentSelector | undefined)[] = [
+      ...[...(scenario.tracers ?? []), ...scenario.steps.flatMap((s) => s.tracers ?? [])].map((t) => t.on),
+      ...actions.map((a) => a.action.on),
+    ];
     observer.note?.('waiting for agents');
     await roster.waitFor(selectors.length ? selectors : [undefined], deps.agentWaitMs ?? 30_000);
     preflight(
       roster,
       scenario.tracers ?? [],
       scenario.steps.flatMap((s) => s.tracers ?? []),
+      actions,
     );
-    // The run's agents are those its tracers select: on a shared broker, other runners' agents
-    // come and go, and must neither be pinged nor counted as lost.
+    // The run's agents are those its tracers and actions select: on a shared broker, other
+    // runners' agents come and go, and must neither be pinged nor counted as lost.
     for (const agent of roster.online().filter((a) => selectors.some((sel) => matchesSelector(a, sel)))) {
       involved.add(agent.name);
       const clockOffsetMs = await measureClockOffset(client, agent.name);
@@ -276,6 +289,7 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
             tap,
             drainTracers,
             markTracers,
+            agents: commands,
           }),
         );
       } finally {
@@ -338,9 +352,44 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
   return { record, location: writer.location };
 }
 
-/** Every tracer must be runnable on every agent it selects, checked before anything starts. */
-function preflight(roster: Roster, runTracers: TracerUse[], stepTracers: TracerUse[]): void {
+/** The `command:` actions of a scenario (setup, teardown, hooks), with where they are, for messages. */
+function agentActionsOf(scenario: Scenario): { where: string; action: AgentAction }[] {
+  const found: { where: string; action: AgentAction }[] = [];
+  const add = (where: string, list: readonly ActionSpec[] | undefined) => {
+    for (const [i, action] of (list ?? []).entries())
+      if (isAgentAction(action)) found.push({ where: `${where}[${i}]`, action });
+  };
+  add('setup', scenario.setup);
+  add('teardown', scenario.teardown);
+  for (const step of scenario.steps) {
+    add(`step ${step.name} setup`, step.setup);
+    add(`step ${step.name} teardown`, step.teardown);
+    add(
+      `step ${step.name} hooks`,
+      (step.hooks ?? []).map((h) => h.action),
+    );
+  }
+  return found;
+}
+
+/**
+ * Every tracer must be runnable on every agent it selects, and every action on agents must
+ * select one: checked before anything starts. (Whether an agent has the action's catalog
+ * entry is the agent's own business, and a refusal is recorded when the action runs.)
+ */
+function preflight(
+  roster: Roster,
+  runTracers: TracerUse[],
+  stepTracers: TracerUse[],
+  actions: { where: string; action: AgentAction }[] = [],
+): void {
   const problems: string[] = [];
+  for (const { where, action } of actions) {
+    if (!roster.online().some((a) => matchesSelector(a, action.on)))
+      problems.push(
+        `${where}: command ${action.command}: no online agent matches ${describeSelector(action.on)}`,
+      );
+  }
   for (const use of [...runTracers, ...stepTracers]) {
     const agents = roster.online().filter((a) => matchesSelector(a, use.on));
     if (agents.length === 0)

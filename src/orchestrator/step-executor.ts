@@ -14,7 +14,7 @@ import { tracerRegistry } from '../tracers/index.js';
 import { workloadRegistry } from '../workloads/index.js';
 import { runnerPolicy } from '../workloads/runners/index.js';
 import type { IterationOutcome, Workload } from '../workloads/types.js';
-import { ActionScope, type HookEnv, HookSchedule } from './hooks.js';
+import { ActionScope, type AgentCommands, type HookEnv, HookSchedule } from './hooks.js';
 import type { RunObserver } from './observer.js';
 import { evaluateSla } from './sla.js';
 import {
@@ -45,6 +45,8 @@ export interface StepContext {
    * before it ends, so run-level tracers have samples inside even a very short step.
    */
   markTracers?: () => Promise<void>;
+  /** Runs the step's `command:` actions on agents (see agent-commands.ts). */
+  agents?: AgentCommands;
   /** How to look up tracer measurements and workload actions (default: the built-in catalogs). */
   lookups?: MetricLookups;
 }
@@ -108,6 +110,7 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
     log: ctx.log,
     observer: ctx.observer,
     baseDir,
+    agents: ctx.agents,
   };
   const catalog = stepMetricCatalog(ctx.loaded.scenario.tracers, step, ctx.lookups ?? builtinLookups);
   const thresholds = compileThresholds(step.thresholds, catalog);

@@ -106,8 +106,23 @@ export interface MarkRequest extends RequestBase {
   run: string;
 }
 
+/**
+ * Runs an entry of the agent's own command catalog to completion (a hook, setup or teardown
+ * action on agents). The request names the entry; its argv, env and cwd are the agent's.
+ * Only an agent started with --allow-commands has a catalog.
+ */
+export interface RunCommandRequest extends RequestBase {
+  type: 'run-command';
+  run: string;
+  /** The entry's name in the agent's catalog. */
+  command: string;
+  /** The agent kills the command's process group after this long. */
+  timeoutMs: number;
+}
+
 export type Request =
   | MarkRequest
+  | RunCommandRequest
   | PingRequest
   | StartTracerRequest
   | StopTracerRequest
@@ -124,9 +139,25 @@ export const ERROR_CODES = [
   'unknown-stream',
   'unauthorized',
   'unsupported-version',
+  'commands-disabled',
+  'unknown-command',
+  'command-timeout',
+  'command-failed',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ReplyResult {
+  samples?: number;
+  batches?: number;
+  /** The command's exit status; null when a signal ended it. */
+  exitCode?: number | null;
+  /** The signal that ended it (SIGKILL at the timeout). */
+  signal?: string;
+  durationMs?: number;
+  /** The last lines of its stdout and stderr. */
+  output?: string;
+}
 
 export interface ReplyMessage extends Envelope {
   type: 'reply';
@@ -135,8 +166,8 @@ export interface ReplyMessage extends Envelope {
   ok: boolean;
   /** Agent clock at reply time (epoch ms), for clock-offset estimation. */
   agentTs?: number;
-  /** On `stop`: the stream's final count. */
-  result?: { samples?: number; batches?: number };
+  /** On `stop`: the stream's final count. On `run-command`: how the command ended (also with `command-timeout`). */
+  result?: ReplyResult;
   error?: { code: ErrorCode; message: string };
 }
 

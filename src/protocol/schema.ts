@@ -85,6 +85,11 @@ export const messageSchema = {
       stream: name,
       seqs: { type: 'array', maxItems: 10_000, items: count },
     }),
+    request('run-command', ['run', 'command', 'timeoutMs'], {
+      run: name,
+      command: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' },
+      timeoutMs: { type: 'number', minimum: 1, maximum: 86_400_000 },
+    }),
     message('reply', ['re', 'ok'], {
       re: { type: 'string', maxLength: 64 },
       ok: { type: 'boolean' },
@@ -92,7 +97,14 @@ export const messageSchema = {
       result: {
         type: 'object',
         additionalProperties: false,
-        properties: { samples: count, batches: count },
+        properties: {
+          samples: count,
+          batches: count,
+          exitCode: { type: ['integer', 'null'] },
+          signal: { type: 'string', maxLength: 32 },
+          durationMs: { type: 'number', minimum: 0 },
+          output: str,
+        },
       },
       error: {
         type: 'object',

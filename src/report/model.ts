@@ -909,7 +909,7 @@ export function buildReportModel(runs: RunData[], options: ModelOptions = {}): R
         .sort((a, b) => (BigInt(a.h.startNs) < BigInt(b.h.startNs) ? -1 : 1))
         .map(({ h, step }) => ({
           runId: run.record.id,
-          name: h.name,
+          name: h.host === undefined ? h.name : `${h.name} on ${h.host}`,
           phase: h.phase,
           trigger: h.trigger ?? '',
           step,

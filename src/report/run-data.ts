@@ -429,7 +429,7 @@ export async function loadRunData(
     }
     if (m === 'hook') {
       marks.push({
-        name: s.tags.hook ?? s.tags.name ?? 'hook',
+        name: `${s.tags.hook ?? s.tags.name ?? 'hook'}${s.tags.host ? ` on ${s.tags.host}` : ''}`,
         phase: s.tags.phase ?? '',
         atMs: ms,
         step: s.tags.step ?? null,

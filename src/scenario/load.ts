@@ -146,7 +146,15 @@ export function schemaIssues(
 ): ScenarioIssue[] {
   const issues: ScenarioIssue[] = [];
   const seen = new Set<string>();
-  for (const e of errors) {
+  // A oneOf that says in words what it expects (x-expect) is reported as that one sentence:
+  // the errors of its branches ("missing exec", "missing command") would only confuse.
+  const wordedOneOfs = errors
+    .filter((e) => e.keyword === 'oneOf' && (e.parentSchema as Record<string, unknown>)?.['x-expect'])
+    .map((e) => ({ at: e.instancePath, branches: `${e.schemaPath}/` }));
+  const shown = errors.filter(
+    (e) => !wordedOneOfs.some((o) => e.instancePath === o.at && e.schemaPath.startsWith(o.branches)),
+  );
+  for (const e of shown) {
     const path = [...prefix, ...pointerToPath(e.instancePath)];
     const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
     let issue: ScenarioIssue;
@@ -190,6 +198,12 @@ export function schemaIssues(
         issue = source.issue(
           path,
           `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(e.data)}`,
+        );
+        break;
+      case 'oneOf':
+        issue = source.issue(
+          path,
+          parent['x-expect'] ? `expected ${parent['x-expect']}` : (e.message ?? 'must match one schema'),
         );
         break;
       case 'discriminator': {

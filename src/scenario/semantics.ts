@@ -15,7 +15,7 @@ import {
   stepMetricCatalog,
 } from './metrics.js';
 import type { PathSegment, ScenarioIssue, ScenarioSource } from './source.js';
-import type { HookSpec, Scenario, StepSpec } from './types.js';
+import { type ActionSpec, type HookSpec, isAgentAction, type Scenario, type StepSpec } from './types.js';
 
 function lookupsOf(options: LoadOptions): MetricLookups {
   return {
@@ -43,7 +43,12 @@ export function checkSemantics(
       at([...here, 'workload', 'with', ...p.path], p.message);
     }
     checkRunner(step, here, at);
-    for (const [h, hook] of (step.hooks ?? []).entries()) checkHook(hook, [...here, 'hooks', h], at);
+    for (const [h, hook] of (step.hooks ?? []).entries()) {
+      checkHook(hook, [...here, 'hooks', h], at);
+      checkAction(hook.action, [...here, 'hooks', h, 'action'], at);
+    }
+    for (const list of ['setup', 'teardown'] as const)
+      for (const [a, action] of (step[list] ?? []).entries()) checkAction(action, [...here, list, a], at);
     const catalog = stepMetricCatalog(scenario.tracers, step, lookups);
     catalogs.push(catalog);
     for (const [metricText, list] of Object.entries(step.thresholds ?? {})) {
@@ -79,6 +84,9 @@ export function checkSemantics(
       if (problem) at([...here, 'sla', 'max_avg_duration_per_atomic', action], problem, true);
     }
   });
+
+  for (const list of ['setup', 'teardown'] as const)
+    for (const [a, action] of (scenario[list] ?? []).entries()) checkAction(action, [list, a], at);
 
   for (const [g, gate] of (scenario.compare?.gates ?? []).entries()) {
     const path: PathSegment[] = ['compare', 'gates', g];
@@ -126,6 +134,28 @@ function checkRunner(step: StepSpec, here: PathSegment[], at: At): void {
       [...path, 'warmup'],
       `warmup ${r.warmup} leaves no measured iteration of ${times}: warmup iterations count within times`,
     );
+  }
+}
+
+/**
+ * Keys that belong to one kind of action. A `command` runs what the agent's catalog entry
+ * says — its argv, env and cwd live on the agent, so the scenario cannot set them — and
+ * `on:` only means something for an action on agents.
+ */
+const EXEC_ONLY = ['env', 'cwd', 'background', 'ready'] as const;
+
+function checkAction(action: ActionSpec, path: PathSegment[], at: At): void {
+  if (isAgentAction(action)) {
+    for (const key of EXEC_ONLY) {
+      if (key in action)
+        at(
+          [...path, key],
+          `"${key}" is for exec actions; a command runs as its entry in the agent's catalog says`,
+          true,
+        );
+    }
+  } else if ('on' in action) {
+    at([...path, 'on'], '"on" selects agents for a command action; exec runs on the runner\'s node', true);
   }
 }
 

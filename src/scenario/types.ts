@@ -84,26 +84,49 @@ export type ThresholdSpec =
   | string
   | { threshold: string; abort_on_fail?: boolean; delay_abort_eval?: DurationInput };
 
-/**
- * What a setup/teardown entry or a hook does. Today `exec` on the runner's node; the shape
- * leaves room for actions on agents (`on:` and an entry of the agent's command catalog).
- */
-export interface ActionSpec {
+/** What every action takes, whichever kind it is. */
+interface ActionCommon {
   /** Names the action in the record and on timelines. */
   name?: string;
+  /** Kill it after this long (default 60s; for a background action: how long to wait for `ready`). */
+  timeout?: DurationInput;
+  /** A failure is recorded but does not stop the run. */
+  ignore_errors?: boolean;
+}
+
+/** A command on the runner's node. */
+export interface ExecAction extends ActionCommon {
   /** A shell command line (/bin/sh -c), or an argv run without a shell. */
   exec: string | string[];
   env?: Record<string, string>;
   /** Relative to the scenario file. */
   cwd?: string;
-  /** Kill it after this long (default 60s; for a background action: how long to wait for `ready`). */
-  timeout?: DurationInput;
   /** Keep it running for the scope (the step, or the run), killed after its teardown. */
   background?: boolean;
   /** A background action is ready once this answers: `tcp://host:port` or an http(s) URL. */
   ready?: string;
-  /** A failure is recorded but does not stop the run. */
-  ignore_errors?: boolean;
+}
+
+/**
+ * An entry of the selected agents' own command catalogs (an agent started with
+ * --allow-commands): the scenario names the entry; its argv, env and cwd live on the agent.
+ */
+export interface AgentAction extends ActionCommon {
+  /** The entry's name in each selected agent's catalog. */
+  command: string;
+  /** Which agents, as for tracers (default: every agent). */
+  on?: AgentSelector;
+}
+
+/**
+ * What a setup/teardown entry or a hook does: a mapping keyed by its kind, `exec` (on the
+ * runner's node) or `command` (on agents).
+ */
+export type ActionSpec = ExecAction | AgentAction;
+
+/** Does this action run on agents? */
+export function isAgentAction(spec: ActionSpec): spec is AgentAction {
+  return 'command' in spec;
 }
 
 /** Rally's triggers: at given points, or every `step` units. */

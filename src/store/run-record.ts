@@ -45,6 +45,8 @@ export interface HookRecord {
   error?: string;
   /** A background action (kept running for its scope). */
   background?: boolean;
+  /** The agent that ran it, for a `command:` action (one record per agent); absent for `exec:`. */
+  host?: string;
 }
 
 /** Per atomic action: stats of its successful executions (null fields when none succeeded), and its failures. */

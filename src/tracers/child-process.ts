@@ -319,6 +319,17 @@ export async function findExecutable(
   return undefined;
 }
 
+/** The program's absolute path: as written when it has a slash, else looked up on PATH. */
+export async function resolveProgram(program: string, path: string | undefined): Promise<string | undefined> {
+  if (!program.includes('/')) return findExecutable(program, path);
+  try {
+    await access(program, constants.X_OK);
+    return program;
+  } catch {
+    return undefined;
+  }
+}
+
 function findExecutableSync(name: string, pathEnv = process.env.PATH ?? ''): string | undefined {
   for (const dir of [...pathEnv.split(delimiter), '/usr/bin', '/bin']) {
     if (!dir) continue;

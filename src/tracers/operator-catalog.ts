@@ -5,12 +5,14 @@ import { errorMessage, InputError } from '../core/errors.js';
 
 /**
  * The agent's own catalog of operator-defined commands (DESIGN.md §9): YAML files on the
- * agent's node that name the commands the `command` tracer may run there. A scenario names an
- * entry (`with: { name: my-probe }`); no message ever carries a command line. The agent loads
- * the catalog only when started with --allow-commands, so an agent without it runs nothing
- * but its built-in tracers.
+ * agent's node that name the commands the `command` tracer and hook, setup and teardown
+ * actions may run there. A scenario names an entry (`with: { name: my-probe }`, or
+ * `action: { command: restart-api }`); no message ever carries a command line. The agent
+ * loads the catalog only when started with --allow-commands, so an agent without it runs
+ * nothing but its built-in tracers.
  *
- * A file holds one or more entries under `commands:`:
+ * A file holds one or more entries under `commands:`. An entry with a `format` can be a
+ * tracer (its output parsed into samples); any entry can be an action (run to completion):
  *
  * ```yaml
  * commands:
@@ -19,6 +21,8 @@ import { errorMessage, InputError } from '../core/errors.js';
  *     argv: [/usr/local/bin/vmstat-kv, "1"]
  *     format: kv
  *     measurement: vmstat
+ *   restart-api:
+ *     argv: [systemctl, restart, my-api]
  * ```
  */
 
@@ -34,7 +38,8 @@ export interface OperatorCommand {
   description?: string;
   /** Program and arguments, run without a shell. A bare program name is looked up on PATH. */
   argv: string[];
-  format: CommandFormat;
+  /** How the `command` tracer parses its output. An entry without one is an action only (hooks, setup, teardown). */
+  format?: CommandFormat;
   mode: CommandMode;
   /** For `regex`: a regular expression with named groups; each group is a tag or a field. */
   regex?: string;
@@ -93,7 +98,7 @@ function validateEntry(name: string, body: unknown, file: string): OperatorComma
     throw new InputError(`${file}: command "${name}": ${problem}`);
   };
   if (!COMMAND_NAME.test(name)) fail('the name must be letters, digits, "_", "." or "-"');
-  if (!isRecord(body)) return fail('expected a mapping with at least argv and format');
+  if (!isRecord(body)) return fail('expected a mapping with at least argv');
   const unknown = Object.keys(body).filter((k) => !KEYS.has(k));
   if (unknown.length > 0) fail(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
 
@@ -109,20 +114,15 @@ function validateEntry(name: string, body: unknown, file: string): OperatorComma
   if (args[0] === '') fail('argv[0], the program, is empty');
 
   const format = body.format;
-  if (typeof format !== 'string' || !FORMATS.includes(format as CommandFormat)) {
+  if (format !== undefined && (typeof format !== 'string' || !FORMATS.includes(format as CommandFormat))) {
     fail(`format must be one of ${FORMATS.join(', ')}`);
   }
   const mode = body.mode ?? 'stream';
   if (typeof mode !== 'string' || !MODES.includes(mode as CommandMode))
     fail(`mode must be one of ${MODES.join(', ')}`);
 
-  const entry: OperatorCommand = {
-    name,
-    argv: args,
-    format: format as CommandFormat,
-    mode: mode as CommandMode,
-    source: file,
-  };
+  const entry: OperatorCommand = { name, argv: args, mode: mode as CommandMode, source: file };
+  if (format !== undefined) entry.format = format as CommandFormat;
   if (body.description !== undefined) {
     if (typeof body.description !== 'string') fail('description must be a string');
     entry.description = body.description as string;

@@ -1,8 +1,7 @@
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
+import { didYouMean } from '../../core/registry.js';
 import type { Sample } from '../../core/sample.js';
-import { findExecutable, type ToolBackedInstance } from '../child-process.js';
+import { resolveProgram, type ToolBackedInstance } from '../child-process.js';
 import { loadTracerManifest } from '../manifest.js';
 import type { OperatorCatalog, OperatorCommand } from '../operator-catalog.js';
 import type { Emit, TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
@@ -32,6 +31,10 @@ export const commandTracer: TracerDefinition<CommandParams> = {
 
   create(params: CommandParams, options: TracerOptions, ctx: TracerContext): TracerInstance {
     const command = resolveCommand(params.name, ctx.operatorCatalog);
+    if (command.format === undefined)
+      throw new InputError(
+        `command "${command.name}" (${command.source}) has no format, so it cannot be a tracer: an entry without one is an action (a hook, setup or teardown)`,
+      );
     return new CommandTracerInstance(command, options, ctx);
   },
 };
@@ -43,22 +46,12 @@ export function resolveCommand(name: string, catalog: OperatorCatalog | undefine
   if (!command) {
     const where = catalog.dirs.length > 0 ? ` (read from ${catalog.dirs.join(', ')})` : '';
     const known = catalog.names();
+    const hint = didYouMean(name, known);
     throw new InputError(
-      `no command "${name}" in this agent's catalog${where}; ${known.length > 0 ? `it has ${known.join(', ')}` : 'it is empty'}`,
+      `no command "${name}" in this agent's catalog${where}${hint ? ` (did you mean "${hint}"?)` : ''}; ${known.length > 0 ? `it has ${known.join(', ')}` : 'it is empty'}`,
     );
   }
   return command;
-}
-
-/** The program's absolute path: as written when it has a slash, else looked up on PATH. */
-async function resolveProgram(program: string, path: string | undefined): Promise<string | undefined> {
-  if (!program.includes('/')) return findExecutable(program, path);
-  try {
-    await access(program, constants.X_OK);
-    return program;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

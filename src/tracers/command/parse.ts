@@ -252,5 +252,7 @@ export function lineParserFor(command: OperatorCommand): LineParser {
       const re = new RegExp(command.regex ?? '');
       return (line) => parseRegexLine(line, re, shape);
     }
+    case undefined:
+      throw new Error(`command "${command.name}" has no format: its output is not parsed`);
   }
 }

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { topicMatches } from '../../../src/protocol/client.js';
 import { decodeMessage, encodeMessage, envelope, ProtocolError } from '../../../src/protocol/codec.js';
-import type { PingRequest, StartTracerRequest } from '../../../src/protocol/messages.js';
+import type {
+  PingRequest,
+  ReplyMessage,
+  RunCommandRequest,
+  StartTracerRequest,
+} from '../../../src/protocol/messages.js';
 import { RequestVerifier, signRequest } from '../../../src/protocol/signing.js';
 
 const start = () =>
@@ -49,6 +54,54 @@ describe('codec', () => {
     expect(() => decodeMessage(JSON.stringify({ ...start(), v: 2 }))).toThrow(
       /unsupported protocol version 2: this side speaks v1/,
     );
+  });
+});
+
+describe('run-command', () => {
+  const runCommand = (extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      ...envelope<RunCommandRequest>({
+        type: 'run-command',
+        replyTo: 'scalpels/v1/clients/r/reply',
+        run: '20261124-000000-abcd',
+        command: 'restart-keystone',
+        timeoutMs: 60_000,
+      }),
+      ...extra,
+    });
+
+  it('carries the name of a catalog entry and a timeout', () => {
+    expect(decodeMessage(runCommand())).toMatchObject({ type: 'run-command', command: 'restart-keystone' });
+  });
+
+  it.each([
+    ['a command line instead of a name', { command: 'systemctl restart keystone' }],
+    ['an argv beside the name', { argv: ['/bin/sh', '-c', 'rm -rf /'] }],
+    ['no timeout', { timeoutMs: undefined }],
+    ['a zero timeout', { timeoutMs: 0 }],
+  ])('refuses %s', (_what, extra) => {
+    expect(() => decodeMessage(runCommand(extra))).toThrow(ProtocolError);
+  });
+
+  it('is signed like every request: a changed name breaks the signature', () => {
+    const secret = Buffer.from('s3cret');
+    const signed = signRequest(JSON.parse(runCommand()) as RunCommandRequest, secret);
+    expect(new RequestVerifier(secret).verify(signed)).toBeUndefined();
+    expect(new RequestVerifier(secret).verify({ ...signed, command: 'wipe-disks' })).toBe('forged');
+  });
+
+  it("replies with the command's end, also on a timeout", () => {
+    const reply = envelope<ReplyMessage>({
+      type: 'reply',
+      re: 'x',
+      ok: false,
+      error: { code: 'command-timeout', message: 'command "slow" timed out after 500ms' },
+      result: { exitCode: null, signal: 'SIGKILL', durationMs: 503.2, output: 'started' },
+    });
+    expect(decodeMessage(encodeMessage(reply))).toEqual(reply);
+    expect(() =>
+      decodeMessage(JSON.stringify({ ...reply, error: { code: 'no-such-code', message: 'x' } })),
+    ).toThrow(ProtocolError);
   });
 });
 

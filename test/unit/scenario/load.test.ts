@@ -77,6 +77,64 @@ describe('loadScenario', () => {
     );
   });
 
+  describe('actions: exec on the runner, or command on agents', () => {
+    const withHook = (action: string) =>
+      `${valid}    hooks:\n      - trigger: { event: { unit: iteration, at: [2] } }\n        action: ${action}\n`;
+
+    it('accepts a catalog entry on agents selected by labels, a name, or none', () => {
+      const loaded = loadScenario(
+        's.yaml',
+        `${withHook('{ command: restart-keystone, on: { role: controller }, timeout: 2m }')}    setup: [ { command: warm-cache, on: "ctl-*" } ]\n    teardown: [ { command: cleanup, ignore_errors: true } ]\n`,
+        options,
+      );
+      const step = loaded.scenario.steps[0];
+      expect(step.hooks?.[0].action).toEqual({
+        command: 'restart-keystone',
+        on: { role: 'controller' },
+        timeout: '2m',
+      });
+      expect(step.setup).toEqual([{ command: 'warm-cache', on: 'ctl-*' }]);
+      expect(step.teardown).toEqual([{ command: 'cleanup', ignore_errors: true }]);
+    });
+
+    it('refuses both kinds at once, or neither, in one sentence at the action', () => {
+      const both = errorOf(withHook('{ exec: "true", command: restart }'));
+      expect(both.issues).toHaveLength(1);
+      expect(both.message).toBe(
+        "s.yaml:14:17: steps[0].hooks[0].action: expected exactly one of exec (a command on the runner's node) or command (an entry of the agents' catalogs)",
+      );
+      const neither = errorOf(withHook('{ name: x, timeout: 1s }'));
+      expect(neither.issues).toHaveLength(1);
+      expect(neither.message).toMatch(
+        /^s\.yaml:14:17: steps\[0\]\.hooks\[0\]\.action: expected exactly one of exec/,
+      );
+    });
+
+    it('refuses an unknown key, with the near one', () => {
+      expect(errorOf(withHook('{ command: restart, onn: ctl-1 }')).message).toMatch(
+        /^s\.yaml:14:37: steps\[0\]\.hooks\[0\]\.action\.onn: unknown key "onn" \(did you mean "on"\?\); expected one of: name, exec, command, on, /,
+      );
+    });
+
+    it('refuses a command line where an entry name belongs', () => {
+      expect(errorOf(withHook('{ command: "systemctl restart keystone" }')).message).toMatch(
+        /action\.command: expected the name of an entry of the agents' command catalogs/,
+      );
+    });
+
+    it("keeps keys to the kind they belong to: the agent owns a command's env and cwd", () => {
+      expect(errorOf(withHook('{ command: restart, cwd: /tmp, background: true }')).message).toBe(
+        [
+          's.yaml:14:37: steps[0].hooks[0].action.cwd: "cwd" is for exec actions; a command runs as its entry in the agent\'s catalog says',
+          's.yaml:14:48: steps[0].hooks[0].action.background: "background" is for exec actions; a command runs as its entry in the agent\'s catalog says',
+        ].join('\n'),
+      );
+      expect(errorOf(withHook('{ exec: "true", on: ctl-1 }')).message).toBe(
+        's.yaml:14:33: steps[0].hooks[0].action.on: "on" selects agents for a command action; exec runs on the runner\'s node',
+      );
+    });
+  });
+
   it('names a missing required key at its parent', () => {
     const e = errorOf(valid.replace('    workload: { use: exec, with: { command: "{{cmd}}" } }\n', ''));
     expect(e.message).toBe('s.yaml:8:5: steps[0]: missing required key "workload"');

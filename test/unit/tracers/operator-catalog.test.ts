@@ -3,9 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { commandTracer } from '../../../src/tracers/command/index.js';
+import { realTracerContext } from '../../../src/tracers/context.js';
 import {
   DEFAULT_COMMANDS_DIR,
   loadOperatorCatalog,
+  operatorCatalogOf,
   parseOperatorCatalogFile,
 } from '../../../src/tracers/operator-catalog.js';
 
@@ -58,6 +62,29 @@ describe('parseOperatorCatalogFile', () => {
 
   it('accepts an empty file', () => {
     expect(parseOperatorCatalogFile('', '/etc/c.yaml')).toEqual([]);
+  });
+
+  it('takes an entry without format: an action only, which the command tracer refuses', () => {
+    const [entry] = parseOperatorCatalogFile(
+      'commands:\n  restart-api: { argv: [systemctl, restart, api] }',
+      '/etc/c.yaml',
+    );
+    expect(entry).toEqual({
+      name: 'restart-api',
+      argv: ['systemctl', 'restart', 'api'],
+      mode: 'stream',
+      source: '/etc/c.yaml',
+    });
+    expect(() =>
+      commandTracer.create(
+        { name: 'restart-api' },
+        { intervalMs: 1000 },
+        {
+          ...realTracerContext(silentLogger),
+          operatorCatalog: operatorCatalogOf([entry]),
+        },
+      ),
+    ).toThrow('command "restart-api" (/etc/c.yaml) has no format, so it cannot be a tracer');
   });
 
   it('refuses broken entries with the file, the entry and the problem', () => {
