@@ -5,6 +5,7 @@ import { startEmbeddedBroker } from '../orchestrator/embedded-broker.js';
 import { ProtocolClient, uniqueClientId } from '../protocol/client.js';
 import { realTracerContext } from '../tracers/context.js';
 import { tracerRegistry } from '../tracers/index.js';
+import type { OperatorCatalog } from '../tracers/operator-catalog.js';
 
 /** This node's name as an agent: the host name, reduced to the characters topics allow. */
 export function localAgentName(): string {
@@ -22,6 +23,7 @@ export function localAgentName(): string {
  */
 export async function startAllInOne(
   log: Logger,
+  operatorCatalog?: OperatorCatalog,
 ): Promise<{ client: ProtocolClient; close(): Promise<void> }> {
   const broker = await startEmbeddedBroker();
   const agentLog = log.child({ component: 'agent' });
@@ -29,7 +31,7 @@ export async function startAllInOne(
     name: localAgentName(),
     broker: { url: broker.url },
     tracers: tracerRegistry.all(),
-    ctx: realTracerContext(agentLog),
+    ctx: { ...realTracerContext(agentLog), operatorCatalog },
     log: agentLog,
   });
   try {

@@ -1,5 +1,6 @@
 import type { Logger } from '../core/logger.js';
 import { ProtocolClient, uniqueClientId } from '../protocol/client.js';
+import type { OperatorCatalog } from '../tracers/operator-catalog.js';
 import { startAllInOne } from './all-in-one.js';
 import { type BrokerFlagValues, brokerOptions, sharedSecret } from './broker-flags.js';
 
@@ -10,8 +11,10 @@ import { type BrokerFlagValues, brokerOptions, sharedSecret } from './broker-fla
 export async function connectFleet(
   flags: BrokerFlagValues,
   log: Logger,
+  /** The in-process agent's command catalog (run --allow-commands); agents on a broker have their own. */
+  operatorCatalog?: OperatorCatalog,
 ): Promise<{ client: ProtocolClient; close(): Promise<void> }> {
-  if (!flags.broker) return startAllInOne(log);
+  if (!flags.broker) return startAllInOne(log, operatorCatalog);
   const client = await ProtocolClient.connect({
     ...brokerOptions(flags, flags.broker),
     clientId: uniqueClientId('runner'),

@@ -5,13 +5,13 @@ import { Agent } from '../agent/agent.js';
 import { localAgentName } from '../cli/all-in-one.js';
 import { BaseCommand } from '../cli/base-command.js';
 import { brokerFlags, brokerOptions, isLoopbackBroker, sharedSecret } from '../cli/broker-flags.js';
+import { commandCatalogFlags, operatorCatalogOf } from '../cli/command-catalog-flags.js';
 import { InputError } from '../core/errors.js';
 import { createLogger, type LogLevel } from '../core/logger.js';
 import { redactUrl } from '../protocol/client.js';
 import { assertTopicName } from '../protocol/topics.js';
 import { realTracerContext } from '../tracers/context.js';
 import { tracerRegistry } from '../tracers/index.js';
-import { DEFAULT_COMMANDS_DIR, loadOperatorCatalog } from '../tracers/operator-catalog.js';
 
 export default class AgentCommand extends BaseCommand {
   static summary =
@@ -41,15 +41,7 @@ export default class AgentCommand extends BaseCommand {
       helpValue: 'key=value',
     }),
     insecure: Flags.boolean({ description: 'Allow a non-loopback broker without a shared secret.' }),
-    'allow-commands': Flags.boolean({
-      description:
-        "Let the command tracer and hook, setup and teardown actions run entries of this node's own command catalog (never a command line from a message).",
-    }),
-    'commands-dir': Flags.string({
-      description: `Command catalog directory (*.yaml); default ${DEFAULT_COMMANDS_DIR}.`,
-      helpValue: 'dir',
-      dependsOn: ['allow-commands'],
-    }),
+    ...commandCatalogFlags,
     'spool-dir': Flags.string({
       description: 'Where data waits while the broker is unreachable.',
       helpValue: 'dir',
@@ -88,11 +80,7 @@ export default class AgentCommand extends BaseCommand {
       { agent: name },
     );
     // Operator-defined commands exist only as files on this node, and only when asked for.
-    const operatorCatalog = flags['allow-commands']
-      ? await loadOperatorCatalog(flags['commands-dir'] ?? DEFAULT_COMMANDS_DIR, {
-          mustExist: flags['commands-dir'] !== undefined,
-        })
-      : undefined;
+    const operatorCatalog = await operatorCatalogOf(flags);
     const agent = new Agent({
       name,
       labels,

@@ -3,6 +3,7 @@ import { afterRun, afterRunFlags, checkAfterRunFlags } from '../cli/after-run.js
 import { BaseCommand } from '../cli/base-command.js';
 import { brokerFlags } from '../cli/broker-flags.js';
 import { defaultIntervalMs, tracerSchemas, workloadSchemas } from '../cli/catalog.js';
+import { commandCatalogFlags, operatorCatalogOf } from '../cli/command-catalog-flags.js';
 import { scenarioFlags, storeFlags } from '../cli/flags.js';
 import { connectFleet } from '../cli/fleet.js';
 import { createProgress, silentProgress } from '../cli/progress.js';
@@ -25,6 +26,7 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
     '<%= config.bin %> run examples/quickstart.yaml',
     '<%= config.bin %> run scenario.yaml --arg iterations=50 --arg concurrency=4',
     '<%= config.bin %> run scenario.yaml --json > summary.json',
+    '<%= config.bin %> run examples/fault-injection.yaml --allow-commands --commands-dir ./commands.d',
   ];
   static args = { scenario: Args.string({ description: 'Scenario YAML file.', required: true }) };
   static flags = {
@@ -34,6 +36,7 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
     json: Flags.boolean({ description: 'Print the run record as JSON on stdout instead of the summary.' }),
     quiet: Flags.boolean({ char: 'q', description: 'No progress output.' }),
     ...brokerFlags,
+    ...commandCatalogFlags,
     'agent-wait': Flags.string({
       description: 'How long to wait for the selected agents to be online.',
       default: '30s',
@@ -56,6 +59,11 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
     const { args, flags } = await this.parse(Run);
     // Bad report/gate flags are input errors: say so before the run, not after it.
     checkAfterRunFlags(flags);
+    if (flags.broker && flags['allow-commands'])
+      throw new InputError(
+        '--allow-commands is for the in-process agent; agents on a --broker allow commands themselves (scalpels agent --allow-commands)',
+      );
+    const operatorCatalog = await operatorCatalogOf(flags);
     const loaded = loadScenarioFile(args.scenario, {
       tracers: tracerSchemas,
       workloads: workloadSchemas,
@@ -80,7 +88,7 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
     process.on('SIGTERM', onSignal);
 
     const store = openStore(flags, log);
-    const fleet = await connectFleet(flags, log);
+    const fleet = await connectFleet(flags, log, operatorCatalog);
     let outcome: Awaited<ReturnType<typeof executeRun>>;
     try {
       outcome = await executeRun(loaded, {
