@@ -241,8 +241,11 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
       ...[...(scenario.tracers ?? []), ...scenario.steps.flatMap((s) => s.tracers ?? [])].map((t) => t.on),
       ...actions.map((a) => a.action.on),
     ];
-    observer.note?.('waiting for agents');
-    await roster.waitFor(selectors.length ? selectors : [undefined], deps.agentWaitMs ?? 30_000);
+    // A run without tracers or agent actions needs no agent: it runs its workload alone.
+    if (selectors.length > 0) {
+      observer.note?.('waiting for agents');
+      await roster.waitFor(selectors, deps.agentWaitMs ?? 30_000);
+    }
     preflight(
       roster,
       scenario.tracers ?? [],

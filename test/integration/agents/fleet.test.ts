@@ -6,6 +6,7 @@ import { decodeLines } from '../../../src/store/line-protocol.js';
 import { runCli, startCli, tempDir, writeScenario } from '../../helpers/cli.js';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process.js';
 import { MqttProbe } from '../helpers/mqtt-probe.js';
+import { PrivateMosquitto } from '../helpers/private-mosquitto.js';
 
 /** The machine's shared Mosquitto: provisioning starts it when it is not running. */
 const SHARED = 'mqtt://127.0.0.1:1883';
@@ -168,5 +169,31 @@ steps:
     expect(others.length).toBe(3);
     expect(others.every((s: { complete: boolean }) => s.complete)).toBe(true);
     expect(r.stderr).toMatch(new RegExp(`agent ${victim.name} went offline`));
+  });
+});
+
+describe('a run that selects no agent', () => {
+  it('runs on a broker with no agent at all, without waiting for one', async () => {
+    const broker = await PrivateMosquitto.start();
+    try {
+      const dir = tempDir();
+      const file = writeScenario(
+        dir,
+        `version: 1
+name: alone
+steps:
+  - name: s
+    workload: { use: sleep, with: { duration: 10ms } }
+    runner: { type: serial, times: 3 }
+`,
+      );
+      const r = await runCli(['run', file, '--broker', broker.url, '--store-dir', join(dir, 'store'), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const record = JSON.parse(r.stdout);
+      expect(record.agents).toEqual([]);
+      expect(record.steps[0]).toMatchObject({ name: 's', iterations: 3, failures: 0 });
+    } finally {
+      await broker.stop();
+    }
   });
 });
