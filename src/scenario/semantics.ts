@@ -12,6 +12,8 @@ import {
   type MetricCatalog,
   type MetricLookups,
   metricIssue,
+  type ResolvedSeries,
+  resolveSeries,
   stepMetricCatalog,
 } from './metrics.js';
 import type { PathSegment, ScenarioIssue, ScenarioSource } from './source.js';
@@ -60,12 +62,15 @@ export function checkSemantics(
         at(path, `threshold on "${metricText}": ${problem}`, true);
         continue;
       }
+      // Resolved, so that an aggregation can depend on the field's counter kind (rate on a level).
+      const series =
+        metric.kind === 'series' ? (resolveSeries(metric, catalog) as ResolvedSeries) : undefined;
       list.forEach((item, j) => {
         const text = typeof item === 'string' ? item : item.threshold;
         const itemPath = typeof item === 'string' ? [...path, j] : [...path, j, 'threshold'];
         try {
           const t = parseThreshold(text);
-          const aggProblem = aggregationIssue(metric, t.aggregation);
+          const aggProblem = aggregationIssue(metric, t.aggregation, series);
           if (aggProblem) at(itemPath, aggProblem);
         } catch (err) {
           if (err instanceof MetricSyntaxError) at(itemPath, err.message);
