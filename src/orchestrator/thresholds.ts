@@ -115,7 +115,7 @@ function perSecond(completions: readonly number[], windowMs: number): number[] {
  * What a counter counted in the window, summed over its series (tag sets): the increase of each
  * running total (counterIncrease: a decrease is a reset), or the sum of per-interval values.
  */
-function counterTotal(points: readonly SeriesPoint[], kind: CounterKind): number {
+export function counterTotal(points: readonly SeriesPoint[], kind: CounterKind): number {
   if (kind === 'interval') return points.reduce((sum, p) => sum + p.value, 0);
   const bySeries = new Map<string, { t: bigint[]; v: number[] }>();
   for (const p of points) {
