@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { renderManifest } from '../../../src/cli/manifest-text.js';
 import { tracerManifestDir } from '../../../src/core/paths.js';
 import { loadTracerManifest, type TracerManifest } from '../../../src/tracers/manifest.js';
 import { STATUS_COUNTERS, STATUS_GAUGES } from '../../../src/tracers/mysql/parse.js';
@@ -95,5 +96,20 @@ describe('tracer manifests', () => {
         .map(([f]) => f)
         .sort(),
     ).toEqual(Object.values(QUEUE_COUNTERS).sort());
+  });
+
+  it("scalpels tracers show prints each field's counter kind, blank for a level", () => {
+    const lines = renderManifest(loadTracerManifest('mysql')).split('\n');
+    const row = (field: string) =>
+      lines
+        .find((l) => l.trim().startsWith(`${field} `))!
+        .trim()
+        .split(/\s{2,}/);
+    expect(lines.some((l) => /^\s+Field\s+Type\s+Unit\s+Counter\s+Description$/.test(l))).toBe(true);
+    expect(row('com_select').slice(0, 4)).toEqual(['com_select', 'integer', 'count', 'cumulative']);
+    expect(row('total_latency_ms').slice(0, 4)).toEqual(['total_latency_ms', 'float', 'ms', 'interval']);
+    // A level: nothing in the column, the description follows the unit.
+    expect(row('threads_connected').slice(0, 3)).toEqual(['threads_connected', 'integer', 'threads']);
+    expect(row('threads_connected')[3]).toMatch(/^Threads_connected, a gauge/);
   });
 });
