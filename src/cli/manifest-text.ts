@@ -44,7 +44,13 @@ export function renderManifest(m: TracerManifest): string {
         table(
           // Counter: how count and rate read the field (docs/data-model.md, "Counters"); blank for a level.
           ['Field', 'Type', 'Unit', 'Counter', 'Description'],
-          Object.entries(ms.fields).map(([k, f]) => [k, f.type, f.unit ?? '', f.counter ?? '', f.description]),
+          Object.entries(ms.fields).map(([k, f]) => [
+            k,
+            f.type,
+            f.unit ?? '',
+            f.counter ?? '',
+            f.description,
+          ]),
         ),
         4,
       ),

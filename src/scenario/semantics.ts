@@ -96,8 +96,19 @@ export function checkSemantics(
       }
       // A gate compares a metric of the scenario's steps: some step must produce it.
       const problems = catalogs.map((c) => metricIssue(parsed.metric, c));
-      if (problems.length > 0 && problems.every((p) => p !== undefined))
+      if (problems.length > 0 && problems.every((p) => p !== undefined)) {
         at(path, `gate "${gate}": ${problems[0]}`);
+        continue;
+      }
+      // And where it is a tracer field, the aggregation must fit its kind (rate on a level).
+      const metric = parsed.metric;
+      if (metric.kind === 'series') {
+        const resolved = catalogs.map((c) => resolveSeries(metric, c)).filter((r) => typeof r !== 'string');
+        const issue = resolved
+          .map((r) => aggregationIssue(metric, parsed.aggregation, r))
+          .find((i) => i !== undefined);
+        if (issue) at(path, `gate "${gate}": ${issue}`);
+      }
     } catch (err) {
       if (err instanceof MetricSyntaxError) at(path, err.message);
       else throw err;

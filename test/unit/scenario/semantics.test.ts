@@ -124,6 +124,12 @@ describe('scenario checks beyond the schema (file:line:col)', () => {
     expect(messageOf(base('', 'compare:\n  gates: ["nope.field:avg:+1"]\n'))).toMatch(
       /compare\.gates\[0\]: gate "nope\.field:avg:\+1": no tracer/,
     );
+    expect(messageOf(base('', 'compare:\n  gates: ["cpu.usage_active:rate:+10%"]\n'))).toBe(
+      's.yaml:6:11: compare.gates[0]: gate "cpu.usage_active:rate:+10%": rate applies to counters; cpu.usage_active is a level: use avg, min, med, max or p(N)',
+    );
+    expect(
+      load(base('', 'compare:\n  gates: ["net.bytes_recv:rate:+10%"]\n')).scenario.compare!.gates,
+    ).toHaveLength(1);
   });
 
   it('checks runners and hooks', () => {
