@@ -43,16 +43,16 @@ export function counterIncrease(
   if (n < 2) return 0;
   let ordered = true;
   for (let i = 1; i < n && ordered; i++) ordered = times[i - 1] <= times[i];
-  let order: ArrayLike<number> | undefined;
+  let inOrder = values;
   if (!ordered) {
     const idx = Array.from({ length: n }, (_, i) => i);
     idx.sort((a, b) => (times[a] < times[b] ? -1 : times[a] > times[b] ? 1 : a - b));
-    order = idx;
+    inOrder = idx.map((i) => values[i]);
   }
   let increase = 0;
-  let prev = values[order ? order[0] : 0];
+  let prev = inOrder[0];
   for (let i = 1; i < n; i++) {
-    const v = values[order ? order[i] : i];
+    const v = inOrder[i];
     increase += v >= prev ? v - prev : v;
     prev = v;
   }

@@ -91,9 +91,9 @@ function counterRate(series: Iterable<[string, SeriesPoints]>): number | undefin
     if (t.length < 2) continue;
     let first = t[0];
     let last = t[0];
-    for (const x of t) {
-      if (x < first) first = x;
-      if (x > last) last = x;
+    for (let i = 1; i < t.length; i++) {
+      if (t[i] < first) first = t[i];
+      if (t[i] > last) last = t[i];
     }
     const span = (last - first) / 1e9;
     if (span <= 0) continue;
