@@ -128,7 +128,7 @@ export function resolveSeries(
   const kinds = new Set(withField.map((x) => x.m.fields[ref.field].counter));
   if (kinds.size > 1) {
     const tracers = [...new Set(withField.map((x) => x.tracer))].join(', ');
-    return `${ref.text} is written both as a running total and per interval (tracer ${tracers} is attached with different counters:): attach it with the same counters, or filter by step`;
+    return `${ref.text} is written both as a running total and per interval in this step (tracer ${tracers} attached with and without counters: delta), so its values cannot be added up: attach the tracer with the same counters`;
   }
   const counter = withField[0].m.fields[ref.field].counter;
   return {
