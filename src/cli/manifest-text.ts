@@ -42,8 +42,15 @@ export function renderManifest(m: TracerManifest): string {
     out.push(
       indent(
         table(
-          ['Field', 'Type', 'Unit', 'Description'],
-          Object.entries(ms.fields).map(([k, f]) => [k, f.type, f.unit ?? '', f.description]),
+          // Counter: how count and rate read the field (docs/data-model.md, "Counters"); blank for a level.
+          ['Field', 'Type', 'Unit', 'Counter', 'Description'],
+          Object.entries(ms.fields).map(([k, f]) => [
+            k,
+            f.type,
+            f.unit ?? '',
+            f.counter ?? '',
+            f.description,
+          ]),
         ),
         4,
       ),

@@ -20,6 +20,7 @@ import { evaluateSla } from './sla.js';
 import {
   compileThresholds,
   evaluateThresholds,
+  type SeriesSource,
   type SeriesTap,
   type SeriesWatch,
   type WorkloadData,
@@ -293,7 +294,10 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
     ...data,
     windowMs: measuredStart === undefined ? 0 : performance.now() - measuredStart,
   });
-  const seriesOf = (ref: Parameters<SeriesWatch['values']>[0]) => watch?.values(ref) ?? [];
+  const seriesOf: SeriesSource = {
+    values: (ref) => watch?.values(ref) ?? [],
+    windowMs: () => watch?.windowMs() ?? 0,
+  };
   const abortable = thresholds.filter((t) => t.abortOnFail);
   const checkAbort = () => {
     const elapsed = performance.now() - workloadStart;

@@ -9,11 +9,17 @@
  * threshold names, and `abort_on_fail` needs the values while the step runs, which a
  * write-only RunWriter cannot give.
  */
+import { type CounterKind, counterIncrease } from '../core/counters.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { compare, type MetricRef, parseMetric, parseThreshold, type Threshold } from '../core/metric.js';
-import type { Sample } from '../core/sample.js';
+import { nowNs, type Sample } from '../core/sample.js';
 import { aggregate } from '../report/stats.js';
-import { type MetricCatalog, type ResolvedSeries, resolveSeries } from '../scenario/metrics.js';
+import {
+  aggregationIssue,
+  type MetricCatalog,
+  type ResolvedSeries,
+  resolveSeries,
+} from '../scenario/metrics.js';
 import type { ThresholdSpec } from '../scenario/types.js';
 import type { SlaResult } from '../store/run-record.js';
 import type { SampleSink } from '../store/store.js';
@@ -47,6 +53,8 @@ export function compileThresholds(
     for (const item of list) {
       const text = typeof item === 'string' ? item : item.threshold;
       const threshold = parseThreshold(text);
+      const issue = aggregationIssue(metric, threshold.aggregation, series);
+      if (issue) throw new Error(`threshold ${metricText}: ${issue}`);
       out.push({
         metric,
         series,
@@ -68,6 +76,13 @@ export interface SeriesPoint {
   time: bigint;
   value: number;
   tags: Record<string, string>;
+}
+
+/** The tracer values a step's thresholds read: the points of each series, and the window they cover. */
+export interface SeriesSource {
+  values(ref: ResolvedSeries): SeriesPoint[];
+  /** How long the step has been watched, ms: what a counter's `rate` divides by. */
+  windowMs(): number;
 }
 
 /** The workload's own measurements of a step, warmup and interrupted iterations left out. */
@@ -96,43 +111,37 @@ function perSecond(completions: readonly number[], windowMs: number): number[] {
   return buckets;
 }
 
-/** Increase per second of cumulative counters, per series (tag set), summed; resets are skipped. */
-function counterRate(points: readonly SeriesPoint[]): number {
-  const bySeries = new Map<string, SeriesPoint[]>();
+/**
+ * What a counter counted in the window, summed over its series (tag sets): the increase of each
+ * running total (counterIncrease: a decrease is a reset), or the sum of per-interval values.
+ */
+export function counterTotal(points: readonly SeriesPoint[], kind: CounterKind): number {
+  if (kind === 'interval') return points.reduce((sum, p) => sum + p.value, 0);
+  const bySeries = new Map<string, { t: bigint[]; v: number[] }>();
   for (const p of points) {
     const key = Object.entries(p.tags)
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    let list = bySeries.get(key);
-    if (!list) {
-      list = [];
-      bySeries.set(key, list);
+    let s = bySeries.get(key);
+    if (!s) {
+      s = { t: [], v: [] };
+      bySeries.set(key, s);
     }
-    list.push(p);
+    s.t.push(p.time);
+    s.v.push(p.value);
   }
   let total = 0;
-  let any = false;
-  for (const list of bySeries.values()) {
-    if (list.length < 2) continue;
-    list.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-    let increase = 0;
-    for (let i = 1; i < list.length; i++) increase += Math.max(0, list[i].value - list[i - 1].value);
-    const seconds = Number(list[list.length - 1].time - list[0].time) / 1e9;
-    if (seconds > 0) {
-      total += increase / seconds;
-      any = true;
-    }
-  }
-  return any ? total : Number.NaN;
+  for (const s of bySeries.values()) total += counterIncrease(s.t, s.v);
+  return total;
 }
 
-/** The value a threshold compares, in the metric's base unit (ms for durations, % for failure_rate). */
-export function measure(
-  t: CompiledThreshold,
-  data: WorkloadData,
-  series: (s: ResolvedSeries) => SeriesPoint[],
-): number {
+/**
+ * The value a threshold compares, in the metric's base unit (ms for durations, % for failure_rate).
+ * On a tracer counter, k6's Counter semantics: `count` is what it counted in the window, `rate`
+ * that per second of the window; on a level, `count` is the number of samples.
+ */
+export function measure(t: CompiledThreshold, data: WorkloadData, series: SeriesSource): number {
   const agg = t.threshold.aggregation;
   switch (t.metric.kind) {
     case 'duration':
@@ -152,8 +161,15 @@ export function measure(
       if (agg.kind === 'rate' || agg.kind === 'avg') return perSecondRate(data.iterations, data.windowMs);
       return aggregate(perSecond(data.completions, data.windowMs), agg);
     case 'series': {
-      const points = series(t.series!);
-      if (agg.kind === 'rate') return counterRate(points);
+      const points = series.values(t.series!);
+      const counter = t.series!.counter;
+      if (counter && agg.kind === 'count') return counterTotal(points, counter);
+      if (counter && agg.kind === 'rate') {
+        const windowMs = series.windowMs();
+        return points.length > 0 && windowMs > 0
+          ? counterTotal(points, counter) / (windowMs / 1000)
+          : Number.NaN;
+      }
       return aggregate(
         points.map((p) => p.value),
         agg,
@@ -170,7 +186,8 @@ function perSecondRate(count: number, windowMs: number): number {
 export function formatValue(t: CompiledThreshold, value: number): string {
   if (Number.isNaN(value)) return 'no data';
   const agg = t.threshold.aggregation.kind;
-  if (agg === 'count') return String(value);
+  // A count of a counter can be a sum of floats (time_us): shortened like other tracer values.
+  if (agg === 'count') return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
   switch (t.metric.kind) {
     case 'duration':
     case 'action':
@@ -188,7 +205,7 @@ export function formatValue(t: CompiledThreshold, value: number): string {
 export function evaluateThresholds(
   list: readonly CompiledThreshold[],
   data: WorkloadData,
-  series: (s: ResolvedSeries) => SeriesPoint[],
+  series: SeriesSource,
 ): SlaResult[] {
   return list.map((t) => {
     const value = measure(t, data, series);
@@ -204,7 +221,7 @@ export function evaluateThresholds(
 }
 
 /** The samples of one step's watched tracer metrics, gathered as they flow to the store. */
-export class SeriesWatch {
+export class SeriesWatch implements SeriesSource {
   readonly points = new Map<string, SeriesPoint[]>();
   /** Set at the step's end: later run-level samples are outside the step. */
   toNs?: bigint;
@@ -220,6 +237,11 @@ export class SeriesWatch {
   /** Values of `ref` so far. */
   values(ref: ResolvedSeries): SeriesPoint[] {
     return this.points.get(ref.text) ?? [];
+  }
+
+  /** From the watch's start to the step's end, or to now while the step runs. */
+  windowMs(): number {
+    return Number((this.toNs ?? nowNs()) - this.fromNs) / 1e6;
   }
 
   accept(sample: Sample): void {

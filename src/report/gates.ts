@@ -4,9 +4,12 @@
  * and, for distributions (iteration and action durations under avg, min, med, max or p(N)),
  * the Mann-Whitney test finds the candidate's values significantly on that side too.
  */
+import { counterIncrease } from '../core/counters.js';
 import { InputError } from '../core/errors.js';
 import { type Gate, MetricSyntaxError, parseGate } from '../core/metric.js';
+import { aggregationIssue } from '../scenario/metrics.js';
 import { DEFAULT_ALPHA, matchSteps, relativeChangePct } from './compare.js';
+import { resolveStoredSeries } from './counter-kinds.js';
 import type { RunData } from './run-data.js';
 import { fieldValues } from './series.js';
 import { aggregate, mannWhitneyU } from './stats.js';
@@ -101,6 +104,21 @@ export function metricValues(run: RunData, stepName: string, gate: Gate): Metric
       return { values: [data.count / (windowMs / 1000)], single: true, windowMs, unit: '/s' };
     }
     case 'series': {
+      const agg = gate.aggregation;
+      if (agg.kind === 'count' || agg.kind === 'rate') {
+        // k6's Counter semantics, as thresholds: what a counter counted in the step, or that per second.
+        const resolved = resolveStoredSeries(run.record, stepName, { ...m, tags });
+        if (typeof resolved === 'string') return `${resolved} (run ${run.record.id}, step ${stepName})`;
+        const issue = aggregationIssue(m, agg, resolved);
+        if (issue) throw new InputError(`gate "${gate.text}": ${issue}`);
+        if (resolved.counter) {
+          const total = counterTotalOf(run, step.index, m.measurement, m.field, tags, resolved.counter);
+          if (total === undefined) return `no ${m.text} samples in step ${stepName} of run ${run.record.id}`;
+          if (agg.kind === 'count') return { values: [total], single: true, windowMs, unit: '' };
+          if (windowMs === 0) return `step ${stepName} of run ${run.record.id} has no duration`;
+          return { values: [total / (windowMs / 1000)], single: true, windowMs, unit: '/s' };
+        }
+      }
       const parts: Float64Array[] = [];
       for (const g of run.series) {
         if (g.measurement !== m.measurement || !g.fields.has(m.field)) continue;
@@ -118,6 +136,39 @@ export function metricValues(run: RunData, stepName: string, gate: Gate): Metric
       return { values, single: false, windowMs, unit: '' };
     }
   }
+}
+
+/**
+ * What a counter field counted in one step, summed over the run's series that match: the
+ * increase of running totals (a decrease is a reset), or the sum of per-interval values.
+ * Undefined when no series has a value in the step.
+ */
+function counterTotalOf(
+  run: RunData,
+  stepIndex: number,
+  measurement: string,
+  field: string,
+  tags: Record<string, string>,
+  kind: 'cumulative' | 'interval',
+): number | undefined {
+  let total = 0;
+  let any = false;
+  for (const g of run.series) {
+    const col = g.fields.get(field);
+    if (g.measurement !== measurement || !col) continue;
+    if (!Object.entries(tags).every(([k, v]) => g.tags[k] === v)) continue;
+    const t: number[] = [];
+    const v: number[] = [];
+    for (let i = 0; i < g.rows; i++) {
+      if (g.step[i] !== stepIndex || Number.isNaN(col[i])) continue;
+      t.push(g.t[i]);
+      v.push(col[i]);
+    }
+    if (v.length === 0) continue;
+    any = true;
+    total += kind === 'cumulative' ? counterIncrease(t, v) : v.reduce((a, x) => a + x, 0);
+  }
+  return any ? total : undefined;
 }
 
 const DISTRIBUTION_AGGS = new Set(['avg', 'min', 'med', 'max', 'percentile']);

@@ -5,6 +5,7 @@
  * Used at load time (an unknown metric is a validation error, not a silent pass) and by the
  * step executor to know which series to read.
  */
+import { type CounterKind, type CounterMode, writtenCounterKind } from '../core/counters.js';
 import type { Aggregation, MetricRef } from '../core/metric.js';
 import { didYouMean } from '../core/registry.js';
 import type { MeasurementSpec } from '../tracers/manifest.js';
@@ -19,13 +20,18 @@ export interface ResolvedSeries {
   /** The user's tag filter, plus `tracer` when the metric named its tracer (`process.cpu_usage`). */
   tags: Record<string, string>;
   text: string;
+  /** The field's counter kind as the attached tracer writes it (its `counters:` applied); absent for a level. */
+  counter?: CounterKind;
 }
 
 /** What a step can produce, for checking that a threshold names a metric that will exist. */
 export interface MetricCatalog {
   /** The workload's atomic actions: names, or 'any' when only the run knows them (module). */
   actions: string[] | 'any';
-  /** The tracers attached to the step or the run, with their declared measurements. */
+  /**
+   * The tracers attached to the step or the run, with their measurements as they write them:
+   * fields' counter kinds already follow the attachment's `counters:` (see writtenCounterKind).
+   */
   tracers: { name: string; measurements: MeasurementSpec[] }[];
 }
 
@@ -37,12 +43,30 @@ const ALLOWED: Record<string, Aggregation['kind'][]> = {
   series: ['avg', 'min', 'med', 'max', 'percentile', 'count', 'rate'],
 };
 
-/** Why `agg` does not apply to `metric`, or undefined when it does. */
-export function aggregationIssue(metric: MetricRef, agg: Aggregation): string | undefined {
+/**
+ * Why `agg` does not apply to `metric`, or undefined when it does. With the resolved series of
+ * a tracer metric, `rate` is refused on a level: the per-second increase of a gauge means nothing.
+ */
+export function aggregationIssue(
+  metric: MetricRef,
+  agg: Aggregation,
+  series?: ResolvedSeries,
+): string | undefined {
   const allowed = ALLOWED[metric.kind];
+  if (series && !series.counter && agg.kind === 'rate') {
+    const levels = allowed.filter((k) => k !== 'rate' && k !== 'count');
+    return `rate applies to counters; ${metric.text} is a level: use ${levels
+      .map(aggName)
+      .join(', ')
+      .replace(/, ([^,]*)$/, ' or $1')}`;
+  }
   if (allowed.includes(agg.kind)) return undefined;
-  const names = allowed.map((k) => (k === 'percentile' ? 'p(N)' : k)).join(', ');
+  const names = allowed.map(aggName).join(', ');
   return `aggregation ${agg.text} does not apply to ${metric.kind === 'series' ? 'a tracer metric' : metric.kind}: expected ${names}`;
+}
+
+function aggName(kind: Aggregation['kind']): string {
+  return kind === 'percentile' ? 'p(N)' : kind;
 }
 
 /**
@@ -100,11 +124,19 @@ export function resolveSeries(
       return `measurement ${measurement.name} has no tag "${tag}"${hint ? ` (did you mean "${hint}"?)` : ''}; its tags: ${[...tagNames].join(', ')}`;
     }
   }
+  const withField = candidates.filter((x) => ref.field in x.m.fields);
+  const kinds = new Set(withField.map((x) => x.m.fields[ref.field].counter));
+  if (kinds.size > 1) {
+    const tracers = [...new Set(withField.map((x) => x.tracer))].join(', ');
+    return `${ref.text} is written both as a running total and per interval in this step (tracer ${tracers} attached with and without counters: delta), so its values cannot be added up: attach the tracer with the same counters`;
+  }
+  const counter = withField[0].m.fields[ref.field].counter;
   return {
     measurement: measurement.name,
     field: ref.field,
     tags: { ...ref.tags, ...extraTags },
     text: ref.text,
+    ...(counter ? { counter } : {}),
   };
 }
 
@@ -133,18 +165,45 @@ export interface MetricLookups {
   actions(workload: string, params: Record<string, unknown> | undefined): string[] | 'any';
 }
 
-/** What one step can produce: its workload's actions, and the tracers on the step and the run. */
+/** A tracer attached to a step or the run, as far as its metrics go. */
+interface AttachedTracer {
+  use: string;
+  with?: Record<string, unknown>;
+}
+
+/**
+ * What one step can produce: its workload's actions, and the tracers on the step and the run.
+ * A tracer attached with `counters: delta` writes its `cumulative` fields as `interval` ones
+ * (the catalog-wide convention of the `counters:` parameter, docs/data-model.md).
+ */
 export function stepMetricCatalog(
-  runTracers: readonly { use: string }[] | undefined,
-  step: { workload: { use: string; with?: Record<string, unknown> }; tracers?: readonly { use: string }[] },
+  runTracers: readonly AttachedTracer[] | undefined,
+  step: { workload: { use: string; with?: Record<string, unknown> }; tracers?: readonly AttachedTracer[] },
   lookups: MetricLookups,
 ): MetricCatalog {
-  const names = [...new Set([...(runTracers ?? []), ...(step.tracers ?? [])].map((t) => t.use))];
-  return {
-    actions: lookups.actions(step.workload.use, step.workload.with),
-    tracers: names.flatMap((name) => {
-      const measurements = lookups.measurements(name);
-      return measurements ? [{ name, measurements }] : [];
-    }),
-  };
+  const seen = new Set<string>();
+  const tracers: MetricCatalog['tracers'] = [];
+  for (const t of [...(runTracers ?? []), ...(step.tracers ?? [])]) {
+    const mode = t.with?.counters === 'delta' ? 'delta' : undefined;
+    const key = `${t.use}\u0000${mode ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const measurements = lookups.measurements(t.use);
+    if (measurements) tracers.push({ name: t.use, measurements: asWritten(measurements, mode) });
+  }
+  return { actions: lookups.actions(step.workload.use, step.workload.with), tracers };
+}
+
+/** Declared measurements with their counter kinds as a tracer attached with `counters: mode` writes them. */
+function asWritten(measurements: MeasurementSpec[], mode: CounterMode | undefined): MeasurementSpec[] {
+  if (mode === undefined) return measurements;
+  return measurements.map((m) => ({
+    ...m,
+    fields: Object.fromEntries(
+      Object.entries(m.fields).map(([name, f]) => {
+        const counter = writtenCounterKind(f.counter, mode);
+        return [name, counter ? { ...f, counter } : f];
+      }),
+    ),
+  }));
 }

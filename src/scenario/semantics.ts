@@ -12,6 +12,8 @@ import {
   type MetricCatalog,
   type MetricLookups,
   metricIssue,
+  type ResolvedSeries,
+  resolveSeries,
   stepMetricCatalog,
 } from './metrics.js';
 import type { PathSegment, ScenarioIssue, ScenarioSource } from './source.js';
@@ -65,12 +67,15 @@ export function checkSemantics(
         at(path, `threshold on "${metricText}": ${problem}`, true);
         continue;
       }
+      // Resolved, so that an aggregation can depend on the field's counter kind (rate on a level).
+      const series =
+        metric.kind === 'series' ? (resolveSeries(metric, catalog) as ResolvedSeries) : undefined;
       list.forEach((item, j) => {
         const text = typeof item === 'string' ? item : item.threshold;
         const itemPath = typeof item === 'string' ? [...path, j] : [...path, j, 'threshold'];
         try {
           const t = parseThreshold(text);
-          const aggProblem = aggregationIssue(metric, t.aggregation);
+          const aggProblem = aggregationIssue(metric, t.aggregation, series);
           if (aggProblem) at(itemPath, aggProblem);
         } catch (err) {
           if (err instanceof MetricSyntaxError) at(itemPath, err.message);
@@ -99,8 +104,19 @@ export function checkSemantics(
       }
       // A gate compares a metric of the scenario's steps: some step must produce it.
       const problems = catalogs.map((c) => metricIssue(parsed.metric, c));
-      if (problems.length > 0 && problems.every((p) => p !== undefined))
+      if (problems.length > 0 && problems.every((p) => p !== undefined)) {
         at(path, `gate "${gate}": ${problems[0]}`);
+        continue;
+      }
+      // And where it is a tracer field, the aggregation must fit its kind (rate on a level).
+      const metric = parsed.metric;
+      if (metric.kind === 'series') {
+        const resolved = catalogs.map((c) => resolveSeries(metric, c)).filter((r) => typeof r !== 'string');
+        const issue = resolved
+          .map((r) => aggregationIssue(metric, parsed.aggregation, r))
+          .find((i) => i !== undefined);
+        if (issue) at(path, `gate "${gate}": ${issue}`);
+      }
     } catch (err) {
       if (err instanceof MetricSyntaxError) at(path, err.message);
       else throw err;

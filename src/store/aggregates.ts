@@ -5,6 +5,7 @@
  * give exactly the same numbers. InfluxQL's own PERCENTILE and MEDIAN use other definitions;
  * they are never used.
  */
+import { counterIncrease } from '../core/counters.js';
 import type { FieldValue, Sample } from '../core/sample.js';
 import type { RunRecord } from './run-record.js';
 import type { RunReader } from './store.js';
@@ -29,9 +30,9 @@ export interface FieldAggregate {
   p95: number;
   p99: number;
   /**
-   * For counters (cumulative values such as bytes or context switches): the increase per
-   * second, summed over series. Each series contributes (last − first) / (its time span),
-   * with a decrease read as a counter reset. Undefined when no series has two points.
+   * For cumulative counters (running totals such as bytes or context switches): the increase
+   * per second, summed over series. Each series contributes its increase (counterIncrease: a
+   * decrease is a reset) over its time span. Undefined when no series has two points.
    */
   rate?: number;
 }
@@ -86,24 +87,17 @@ export function fieldAggregate(
 function counterRate(series: Iterable<[string, SeriesPoints]>): number | undefined {
   let total = 0;
   let any = false;
-  for (const [, points] of [...series].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    let { t, v } = points;
+  for (const [, { t, v }] of [...series].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (t.length < 2) continue;
-    let ordered = true;
-    for (let i = 1; i < t.length && ordered; i++) ordered = t[i - 1] <= t[i];
-    if (!ordered) {
-      const idx = t.map((_, i) => i).sort((a, b) => t[a] - t[b]);
-      t = idx.map((i) => points.t[i]);
-      v = idx.map((i) => points.v[i]);
+    let first = t[0];
+    let last = t[0];
+    for (let i = 1; i < t.length; i++) {
+      if (t[i] < first) first = t[i];
+      if (t[i] > last) last = t[i];
     }
-    const span = (t[t.length - 1] - t[0]) / 1e9;
+    const span = (last - first) / 1e9;
     if (span <= 0) continue;
-    let increase = 0;
-    for (let i = 1; i < v.length; i++) {
-      const d = v[i] - v[i - 1];
-      increase += d >= 0 ? d : v[i];
-    }
-    total += increase / span;
+    total += counterIncrease(t, v) / span;
     any = true;
   }
   return any ? total : undefined;

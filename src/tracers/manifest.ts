@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { COUNTER_KINDS, type CounterKind } from '../core/counters.js';
 import { tracerManifestDir } from '../core/paths.js';
 
 /**
@@ -12,6 +13,12 @@ export interface FieldSpec {
   type: 'float' | 'integer' | 'string' | 'boolean';
   unit?: string;
   description: string;
+  /**
+   * What kind of counter the field is (src/core/counters.ts): `cumulative` (a running total),
+   * `interval` (what happened during the sample's interval). Absent: a level (a gauge).
+   * Thresholds and gates read `count` and `rate` by it.
+   */
+  counter?: CounterKind;
 }
 
 export interface MeasurementSpec {
@@ -54,5 +61,24 @@ export function loadTracerManifest(name: string, dir = tracerManifestDir): Trace
   const manifest = parse(readFileSync(file, 'utf8')) as TracerManifest;
   if (manifest.name !== name)
     throw new Error(`${file}: manifest name "${manifest.name}" does not match "${name}"`);
+  const problem = fieldProblems(manifest)[0];
+  if (problem) throw new Error(`${file}: ${problem}`);
   return manifest;
+}
+
+/** What is wrong with the fields a manifest declares: a counter kind that does not exist or does not fit. */
+export function fieldProblems(manifest: TracerManifest): string[] {
+  const problems: string[] = [];
+  for (const m of manifest.measurements ?? []) {
+    for (const [name, f] of Object.entries(m.fields ?? {})) {
+      if (f.counter === undefined) continue;
+      if (!COUNTER_KINDS.includes(f.counter))
+        problems.push(
+          `field ${m.name}.${name}: counter "${f.counter}" is not one of ${COUNTER_KINDS.join(', ')} (leave it out for a level)`,
+        );
+      else if (f.type !== 'integer' && f.type !== 'float')
+        problems.push(`field ${m.name}.${name}: a ${f.type} field cannot be a counter`);
+    }
+  }
+  return problems;
 }

@@ -1,3 +1,4 @@
+import type { CounterMode } from '../../core/counters.js';
 import { errorMessage, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { loadTracerManifest } from '../manifest.js';
@@ -5,7 +6,6 @@ import { createClosingSampler } from '../sampler.js';
 import { readSecret, type SecretRef } from '../secret.js';
 import type { TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
 import {
-  type CounterMode,
   type DigestRow,
   type DigestTotals,
   digestDeltas,
@@ -52,8 +52,9 @@ export function mysqlServerLabel(params: MysqlParams): string {
 }
 
 /**
- * MariaDB/MySQL activity: per-interval changes of SHOW GLOBAL STATUS counters (Telegraf's
- * `mysql` field names) and the top statements from performance_schema's digest summary.
+ * MariaDB/MySQL activity: SHOW GLOBAL STATUS counters (Telegraf's `mysql` field names; running
+ * totals, or per-interval changes with `counters: delta`) and the top statements from
+ * performance_schema's digest summary.
  *
  * Availability: the tracer needs nothing on the agent's node but its bundled client library,
  * so `unavailableReason` is always undefined. Whether the server answers depends on the
@@ -139,7 +140,7 @@ export function mysqlCollector(
   connect: MysqlConnect,
 ): MysqlCollector {
   const server = mysqlServerLabel(params);
-  const mode = params.counters ?? 'delta';
+  const mode = params.counters ?? 'cumulative';
   const top = params.top ?? 10;
   const textMax = params.digest_text_max ?? 1024;
   let conn: MysqlConnection | undefined;

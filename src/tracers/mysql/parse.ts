@@ -3,10 +3,8 @@
  * and how per-interval deltas and the top statements are computed from two readings. No I/O,
  * so unit tests feed them recorded result sets (test/fixtures/mysql/).
  */
+import type { CounterMode } from '../../core/counters.js';
 import type { FieldValue } from '../../core/sample.js';
-
-/** How counters are written: the change over the interval, or the server's running total (Telegraf). */
-export type CounterMode = 'delta' | 'cumulative';
 
 /**
  * Cumulative SHOW GLOBAL STATUS counters, by their server name. Written lowercased, which is

@@ -1,3 +1,4 @@
+import type { CounterMode } from '../../core/counters.js';
 import { errorMessage, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { loadTracerManifest } from '../manifest.js';
@@ -5,7 +6,6 @@ import { createClosingSampler } from '../sampler.js';
 import { readSecret, type SecretRef } from '../secret.js';
 import type { TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
 import {
-  type CounterMode,
   type DatabaseReading,
   databaseFields,
   isOwnStatement,
@@ -136,7 +136,7 @@ export function postgresCollector(
   connect: PostgresConnect,
 ): PostgresCollector {
   const server = postgresServerLabel(params);
-  const mode = params.counters ?? 'delta';
+  const mode = params.counters ?? 'cumulative';
   const top = params.top ?? 10;
   const textMax = params.query_text_max ?? 1024;
   const only = params.databases ? new Set(params.databases) : undefined;

@@ -3,10 +3,8 @@
  * and how per-interval deltas and the top statements are computed from two readings. No I/O,
  * so unit tests feed them recorded rows (test/fixtures/postgres/).
  */
+import type { CounterMode } from '../../core/counters.js';
 import type { FieldValue } from '../../core/sample.js';
-
-/** How counters are written: the change over the interval, or the server's running total (Telegraf). */
-export type CounterMode = 'delta' | 'cumulative';
 
 /** Integer counters of pg_stat_database (bigint columns), Telegraf's `postgresql` field names. */
 export const DATABASE_COUNTERS = [

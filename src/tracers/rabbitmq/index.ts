@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { CounterMode } from '../../core/counters.js';
 import { type DurationInput, parseDuration } from '../../core/duration.js';
 import { errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
@@ -9,7 +10,6 @@ import type { TracerContext, TracerDefinition, TracerInstance, TracerOptions } f
 import { FirehoseConsumer, FirehoseSwitch, type RabbitmqctlRunner, rabbitmqctl } from './firehose.js';
 import { decodeOslo, RpcAggregator } from './oslo.js';
 import {
-  type CounterMode,
   EXCHANGE_COLUMNS,
   type ObjectReading,
   objectFields,
@@ -247,7 +247,7 @@ export class RabbitmqInstance implements TracerInstance {
     const reading = this.source ? await this.source.read() : undefined;
     const time = this.ctx.now();
     const samples: Sample[] = this.notices.splice(0);
-    const mode = this.params.counters ?? 'delta';
+    const mode = this.params.counters ?? 'cumulative';
     if (reading) {
       const next = new Map<string, ObjectReading>();
       const emit = (measurement: string, objects: ObjectReading[], prefix: string) => {

@@ -3,10 +3,8 @@
  * JSON and `rabbitmqctl` output in, Telegraf's `rabbitmq_queue` / `rabbitmq_exchange` fields
  * out. No I/O, so unit tests feed them recorded answers (test/fixtures/rabbitmq/).
  */
+import type { CounterMode } from '../../core/counters.js';
 import type { FieldValue } from '../../core/sample.js';
-
-/** How counters are written: the change over the interval, or the broker's running total (Telegraf). */
-export type CounterMode = 'delta' | 'cumulative';
 
 /** The default exchange has an empty name, which cannot be a tag value: the management UI's name for it. */
 export const DEFAULT_EXCHANGE = '(AMQP default)';

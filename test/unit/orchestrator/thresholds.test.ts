@@ -1,21 +1,31 @@
 import { describe, expect, it } from 'vitest';
+import { builtinLookups } from '../../../src/orchestrator/step-executor.js';
 import {
   compileThresholds,
   evaluateThresholds,
+  type SeriesPoint,
+  type SeriesSource,
   SeriesTap,
   type WorkloadData,
 } from '../../../src/orchestrator/thresholds.js';
 import type { MetricCatalog } from '../../../src/scenario/metrics.js';
-import { resolveSeries } from '../../../src/scenario/metrics.js';
+import { resolveSeries, stepMetricCatalog } from '../../../src/scenario/metrics.js';
 import { tracerRegistry } from '../../../src/tracers/index.js';
 
 const catalog: MetricCatalog = {
   actions: ['login'],
-  tracers: ['proc', 'process'].map((name) => ({
+  tracers: ['proc', 'process', 'syscalls', 'mysql'].map((name) => ({
     name,
     measurements: tracerRegistry.get(name)!.manifest.measurements,
   })),
 };
+
+/** Tapped tracer points over a window of `windowMs` (10 s unless told). */
+function source(points: SeriesPoint[] = [], windowMs = 10_000): SeriesSource {
+  return { values: () => points, windowMs: () => windowMs };
+}
+
+const ns = (s: number) => BigInt(Math.round(s * 1e9));
 
 /** 10 s window, 100 iterations of 1..100 ms (all ok but 4 failed ones), one per 100 ms. */
 function data(): WorkloadData {
@@ -30,11 +40,7 @@ function data(): WorkloadData {
   };
 }
 
-function check(
-  metric: string,
-  threshold: string,
-  series: Parameters<typeof evaluateThresholds>[2] = () => [],
-) {
+function check(metric: string, threshold: string, series: SeriesSource = source()) {
   const [result] = evaluateThresholds(compileThresholds({ [metric]: [threshold] }, catalog), data(), series);
   return result;
 }
@@ -69,21 +75,110 @@ describe('threshold aggregations (passing and failing case each)', () => {
     });
   }
 
-  it('tracer metrics: avg, max, p(N), count and counter rate over the tapped samples', () => {
-    const ns = (s: number) => BigInt(s * 1e9);
-    const points = [
+  it('tracer levels: avg, max, p(N) over the values, count of the samples', () => {
+    const series = source([
       { time: ns(0), value: 10, tags: { host: 'a', cpu: 'cpu-total' } },
       { time: ns(1), value: 30, tags: { host: 'a', cpu: 'cpu-total' } },
       { time: ns(2), value: 50, tags: { host: 'a', cpu: 'cpu-total' } },
-    ];
-    const series = () => points;
+    ]);
     expect(check('cpu.usage_active', 'avg < 31', series).success).toBe(true);
     expect(check('cpu.usage_active', 'avg < 30', series).detail).toBe('avg = 30');
     expect(check('cpu.usage_active', 'max <= 50', series).success).toBe(true);
+    expect(check('cpu.usage_active', 'p(50) == 30', series).success).toBe(true);
     expect(check('cpu.usage_active', 'count == 3', series).success).toBe(true);
-    // rate: the increase per second of a counter (50 - 10 over 2 s).
-    expect(check('cpu.usage_active', 'rate == 20', series).success).toBe(true);
-    expect(check('cpu.usage_active', 'rate < 20', series).detail).toBe('rate = 20/s');
+  });
+
+  it('rate on a level is refused: it has no increase', () => {
+    expect(() => compileThresholds({ 'cpu.usage_active': ['rate < 20'] }, catalog)).toThrow(
+      'threshold cpu.usage_active: rate applies to counters; cpu.usage_active is a level: use avg, min, med, max or p(N)',
+    );
+  });
+
+  it('cumulative counters: count is the increase summed over series (resets from zero), rate per second of the window', () => {
+    // mysql writes running totals by default. Two servers; points out of order; b restarts.
+    const a = { host: 'n1', server: 'a:3306' };
+    const b = { host: 'n1', server: 'b:3306' };
+    const series = source(
+      [
+        { time: ns(2), value: 1300, tags: a },
+        { time: ns(0), value: 1000, tags: a },
+        { time: ns(1), value: 1100, tags: a },
+        { time: ns(0), value: 500, tags: b },
+        { time: ns(1), value: 800, tags: b }, // +300
+        { time: ns(2), value: 40, tags: b }, // restarted: +40
+      ],
+      4000,
+    );
+    // a: +300; b: +340.
+    expect(check('mysql.com_select', 'count == 640', series).success).toBe(true);
+    expect(check('mysql.com_select', 'count >= 641', series)).toMatchObject({
+      success: false,
+      detail: 'count = 640',
+    });
+    expect(check('mysql.com_select', 'rate == 160', series).success).toBe(true);
+    expect(check('mysql.com_select', 'rate < 160', series).detail).toBe('rate = 160/s');
+    // The other aggregations still read the values as they are.
+    expect(check('mysql.com_select', 'max == 1300', series).success).toBe(true);
+  });
+
+  it('interval counters: count is the sum of the values, rate per second of the window', () => {
+    const read = { host: 'n1', process_name: 'x', syscall: 'read' };
+    const write = { host: 'n1', process_name: 'x', syscall: 'write' };
+    const series = source(
+      [
+        { time: ns(1), value: 40, tags: read },
+        { time: ns(2), value: 10, tags: read },
+        { time: ns(1), value: 30, tags: write },
+      ],
+      2000,
+    );
+    expect(check('syscalls.calls', 'count == 80', series).success).toBe(true);
+    expect(check('syscalls.calls', 'rate == 40', series).success).toBe(true);
+    expect(check('syscalls.calls', 'rate > 40', series).detail).toBe('rate = 40/s');
+    expect(check('syscalls.calls', 'avg < 27', series).detail).toBe('avg = 26.6667');
+  });
+
+  it('a counter with no sample: count 0, rate no data', () => {
+    expect(check('syscalls.calls', 'count == 0').success).toBe(true);
+    expect(check('syscalls.calls', 'rate < 1')).toMatchObject({ success: false, detail: 'rate = no data' });
+  });
+
+  it('counters: delta makes the cumulative fields of that attachment interval ones', () => {
+    const of = (tracers: { use: string; with?: Record<string, unknown> }[], metric = 'mysql.com_select') => {
+      const c = stepMetricCatalog(tracers, { workload: { use: 'sleep' } }, builtinLookups);
+      const [measurement, field] = metric.split('.');
+      return resolveSeries({ kind: 'series', measurement, field, tags: {}, text: metric }, c);
+    };
+    expect(of([{ use: 'mysql' }])).toMatchObject({ counter: 'cumulative' });
+    expect(of([{ use: 'mysql', with: { counters: 'cumulative' } }])).toMatchObject({ counter: 'cumulative' });
+    expect(of([{ use: 'mysql', with: { counters: 'delta' } }])).toMatchObject({ counter: 'interval' });
+    // Levels and per-interval figures stay what they are.
+    expect(of([{ use: 'mysql', with: { counters: 'delta' } }], 'mysql.threads_connected')).not.toHaveProperty(
+      'counter',
+    );
+    expect(of([{ use: 'mysql', with: { counters: 'delta' } }], 'mysql_statements.calls')).toMatchObject({
+      counter: 'interval',
+    });
+    // The same field written both ways in one step cannot be added up.
+    expect(of([{ use: 'mysql' }, { use: 'mysql', with: { counters: 'delta' } }])).toMatch(
+      /mysql\.com_select is written both as a running total and per interval/,
+    );
+
+    const points = [
+      { time: ns(1), value: 7, tags: { server: 'a' } },
+      { time: ns(2), value: 5, tags: { server: 'a' } },
+    ];
+    const delta = stepMetricCatalog(
+      [{ use: 'mysql', with: { counters: 'delta' } }],
+      { workload: { use: 'sleep' } },
+      builtinLookups,
+    );
+    const [r] = evaluateThresholds(
+      compileThresholds({ 'mysql.com_select': ['count == 12'] }, delta),
+      data(),
+      source(points),
+    );
+    expect(r).toMatchObject({ success: true, detail: 'count = 12' });
   });
 
   it('a metric with no data fails (a count is 0)', () => {

@@ -86,6 +86,31 @@ describe('gates', () => {
     expect(cpu.reason).toMatch(/tolerance only/);
   });
 
+  it('count and rate on a tracer counter are what it counted in the step, and that per second', async () => {
+    // net.bytes_recv is a running total (proc writes it so): 100 bytes per ms in both runs.
+    const runs = await pair([step('s', 10)], [step('s', 10)], { cpu: [40, 60] });
+    const [count, rate, samples] = evaluateGates(
+      runs,
+      parseGates(
+        ['net.bytes_recv:count:+10%', 'net.bytes_recv:rate:+10%', 'cpu.usage_active:count:+10%'],
+        't',
+      ),
+    );
+    // The step lasts 1 s: its points span 1 s at most, 0.9 s at least.
+    expect(count.baseline).toBeGreaterThanOrEqual(90_000);
+    expect(count.baseline).toBeLessThanOrEqual(100_000);
+    expect(count).toMatchObject({ status: 'pass', unit: '' });
+    expect(rate.baseline).toBeCloseTo(count.baseline!, 6);
+    expect(rate).toMatchObject({ status: 'pass', unit: '/s' });
+    // On a level, count is the number of samples.
+    expect(samples.baseline).toBeGreaterThanOrEqual(9);
+    expect(samples.baseline).toBeLessThanOrEqual(11);
+    // rate on a level means nothing: invalid input, as in a threshold.
+    expect(() => evaluateGates(runs, parseGates(['cpu.usage_active:rate:+10%'], 't'))).toThrow(
+      'gate "cpu.usage_active:rate:+10%": rate applies to counters; cpu.usage_active is a level: use avg, min, med, max or p(N)',
+    );
+  });
+
   it('--step restricts the gates; an unknown step or a gate without data is invalid input', async () => {
     const runs = await pair([step('a', 10), step('b', 10)], [step('a', 10), step('b', 10)]);
     expect(

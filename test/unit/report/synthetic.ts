@@ -128,9 +128,13 @@ export async function writeRun(store: MemoryStore, plan: RunPlan): Promise<RunRe
       name: scenario,
       file: 'synthetic.yaml',
       source: `name: ${scenario}\n`,
-      rendered: plan.scenarioGates
-        ? { name: scenario, compare: { gates: plan.scenarioGates } }
-        : { name: scenario },
+      rendered: {
+        name: scenario,
+        // The tracers whose samples are written above: gates resolve counter kinds through them.
+        tracers: [...(plan.cpu ? [{ use: 'proc' }] : []), ...(plan.procstat ? [{ use: 'process' }] : [])],
+        steps: plan.steps.map((s) => ({ name: s.name })),
+        ...(plan.scenarioGates ? { compare: { gates: plan.scenarioGates } } : {}),
+      },
       args: { n: 1 },
     },
     startedAt: new Date(plan.startMs).toISOString(),

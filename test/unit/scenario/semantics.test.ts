@@ -103,6 +103,20 @@ describe('scenario checks beyond the schema (file:line:col)', () => {
     );
   });
 
+  it('refuses rate on a level at the item, and accepts count and rate on counters', () => {
+    expect(
+      messageOf(base('    thresholds:\n      cpu.usage_active{cpu=cpu-total}: ["avg < 90", "rate < 5"]\n')),
+    ).toBe(
+      's.yaml:9:53: steps[0].thresholds.cpu.usage_active{cpu=cpu-total}[1]: rate applies to counters; cpu.usage_active{cpu=cpu-total} is a level: use avg, min, med, max or p(N)',
+    );
+    const loaded = load(
+      base(
+        '    tracers: [ { use: mysql }, { use: syscalls, with: { name: sh } } ]\n    thresholds:\n      diskio.read_bytes: ["rate < 1000000000"]\n      mysql.com_select: ["count >= 10", "rate < 500"]\n      syscalls.calls: ["rate < 1000000"]\n      cpu.usage_active: ["count > 0"]\n',
+      ),
+    );
+    expect(Object.keys(loaded.scenario.steps[0].thresholds!)).toHaveLength(4);
+  });
+
   it('refuses a bad gate', () => {
     expect(messageOf(base('', 'compare:\n  gates: ["duration:p95:+10%"]\n'))).toMatch(
       /^s\.yaml:6:11: compare\.gates\[0\]: invalid aggregation "p95"/,
@@ -110,6 +124,12 @@ describe('scenario checks beyond the schema (file:line:col)', () => {
     expect(messageOf(base('', 'compare:\n  gates: ["nope.field:avg:+1"]\n'))).toMatch(
       /compare\.gates\[0\]: gate "nope\.field:avg:\+1": no tracer/,
     );
+    expect(messageOf(base('', 'compare:\n  gates: ["cpu.usage_active:rate:+10%"]\n'))).toBe(
+      's.yaml:6:11: compare.gates[0]: gate "cpu.usage_active:rate:+10%": rate applies to counters; cpu.usage_active is a level: use avg, min, med, max or p(N)',
+    );
+    expect(
+      load(base('', 'compare:\n  gates: ["net.bytes_recv:rate:+10%"]\n')).scenario.compare!.gates,
+    ).toHaveLength(1);
   });
 
   it('checks runners and hooks', () => {

@@ -13,7 +13,11 @@ const doc = readFileSync(join(root, 'docs/data-model.md'), 'utf8');
 
 interface Manifest {
   name: string;
-  measurements?: { name: string; tags?: Record<string, string>; fields?: Record<string, { type: string }> }[];
+  measurements?: {
+    name: string;
+    tags?: Record<string, string>;
+    fields?: Record<string, { type: string; counter?: string }>;
+  }[];
 }
 
 const manifests: Manifest[] = readdirSync(join(root, 'tracers'))
@@ -49,7 +53,7 @@ describe('docs/data-model.md', () => {
         );
       });
       for (const m of manifest.measurements ?? []) {
-        it(`documents ${m.name}: its tags, and its fields with their types`, () => {
+        it(`documents ${m.name}: its tags, and its fields with their types and counter kinds`, () => {
           const text = section(m.name);
           expect(text, `a "#### \`${m.name}\`" section`).toBeDefined();
           for (const tag of Object.keys(m.tags ?? {})) {
@@ -61,6 +65,12 @@ describe('docs/data-model.md', () => {
             expect(text, `field ${field} (${spec.type}) of ${m.name}`).toMatch(
               new RegExp(`^\\|\\s*\`${escapeRe(field)}\`\\s*\\|\\s*${escapeRe(spec.type)}\\s*\\|`, 'm'),
             );
+            // | field | type | unit | counter | meaning |: the Counter column, blank for a level.
+            const row = new RegExp(
+              `^\\|\\s*\`${escapeRe(field)}\`\\s*\\|[^|\\n]*\\|[^|\\n]*\\|([^|\\n]*)\\|`,
+              'm',
+            ).exec(text!);
+            expect(row?.[1].trim(), `counter kind of ${m.name}.${field}`).toBe(spec.counter ?? '');
           }
         });
       }

@@ -151,10 +151,25 @@ describe('mysql parsers', () => {
 });
 
 describe('mysql collector on recorded MariaDB 10.11 result sets', () => {
-  it('writes counter deltas and the top statements, leaving out its own', async () => {
+  it('writes the running totals by default, as Telegraf (the manifest declares them cumulative)', async () => {
+    const server = fakeServer();
+    const collector = mysqlCollector(
+      { port: 3306, statements: false },
+      fixtureContext('t0'),
+      async () => server.conn,
+    );
+    const first = find(await collector.collect(), 'mysql')[0].fields;
+    server.use('t1');
+    const second = find(await collector.collect(), 'mysql')[0].fields;
+    expect([first.com_select, first.questions, first.threads_running]).toEqual([0n, 4n, 1n]);
+    expect([second.com_select, second.questions]).toEqual([14n, 24n]);
+    await collector.close();
+  });
+
+  it('writes counter deltas with counters: delta, and the top statements, leaving out its own', async () => {
     const server = fakeServer();
     const ctx = fixtureContext('t0');
-    const collector = mysqlCollector({ port: 3306, top: 1 }, ctx, async () => server.conn);
+    const collector = mysqlCollector({ port: 3306, top: 1, counters: 'delta' }, ctx, async () => server.conn);
     const first = await collector.collect();
     expect(find(first, 'mysql')).toHaveLength(1);
     expect(find(first, 'mysql')[0].tags).toEqual({ server: '127.0.0.1:3306' });
@@ -256,7 +271,7 @@ describe('mysql manifest', () => {
   it('accepts its example and fills defaults', () => {
     const params = structuredClone(mysqlTracer.manifest.example.with) as Record<string, unknown>;
     expect(validate(params), JSON.stringify(validate.errors)).toBe(true);
-    expect(params).toMatchObject({ statements: true, counters: 'delta', digest_text_max: 1024 });
+    expect(params).toMatchObject({ statements: true, counters: 'cumulative', digest_text_max: 1024 });
   });
 
   it('refuses a password written in the scenario', () => {

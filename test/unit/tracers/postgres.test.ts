@@ -105,10 +105,30 @@ describe('postgres parsers', () => {
 });
 
 describe('postgres collector on recorded PostgreSQL 15 rows', () => {
-  it('writes pg_stat_database deltas and the top statements with their texts, leaving out its own', async () => {
+  it('writes the running totals by default, as Telegraf (the manifest declares them cumulative)', async () => {
+    const server = fakeServer();
+    const collector = postgresCollector(
+      { databases: ['postgres'], statements: false },
+      fixtureContext('t0'),
+      async () => server.conn,
+    );
+    const first = find(await collector.collect(), 'postgresql')[0].fields;
+    server.use('t1');
+    const second = find(await collector.collect(), 'postgresql')[0].fields;
+    expect(first.numbackends).toBe(1n);
+    expect((second.xact_commit as bigint) - (first.xact_commit as bigint)).toBe(21n);
+    expect(second.xact_commit).toBe(22n);
+    await collector.close();
+  });
+
+  it('writes pg_stat_database deltas with counters: delta, and the top statements with their texts, leaving out its own', async () => {
     const server = fakeServer();
     const ctx = fixtureContext('t0');
-    const collector = postgresCollector({ databases: ['postgres'], top: 10 }, ctx, async () => server.conn);
+    const collector = postgresCollector(
+      { databases: ['postgres'], top: 10, counters: 'delta' },
+      ctx,
+      async () => server.conn,
+    );
     const first = await collector.collect();
     expect(find(first, 'postgresql').map((s) => [s.tags, s.fields])).toEqual([
       [{ server: '127.0.0.1:5432', db: 'postgres' }, { numbackends: 1n }],

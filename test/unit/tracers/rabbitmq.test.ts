@@ -236,7 +236,7 @@ describe('firehose switch', () => {
 });
 
 describe('rabbitmq instance over a stand-in statistics source', () => {
-  it('writes levels first, then per-interval changes, and a new queue counts whole', async () => {
+  it('writes levels first, then per-interval changes with counters: delta, and a new queue counts whole', async () => {
     let reading = 0;
     const source: StatsSource = {
       kind: 'rabbitmqctl',
@@ -254,7 +254,14 @@ describe('rabbitmq instance over a stand-in statistics source', () => {
       },
     };
     const samples: Sample[] = [];
-    const instance = new RabbitmqInstance({}, { intervalMs: 60_000 }, fixtureContext('t0'), { source });
+    const instance = new RabbitmqInstance(
+      { counters: 'delta' },
+      { intervalMs: 60_000 },
+      fixtureContext('t0'),
+      {
+        source,
+      },
+    );
     await instance.start((s) => samples.push(...s));
     await instance.stop();
     const queue = samples.filter((s) => s.measurement === 'rabbitmq_queue');
@@ -274,6 +281,30 @@ describe('rabbitmq instance over a stand-in statistics source', () => {
     expect(manifestMismatches(samples, rabbitmqTracer.manifest)).toEqual([]);
   });
 
+  it("writes the broker's running totals by default, as Telegraf (the manifest declares them cumulative)", async () => {
+    let reading = 0;
+    const source: StatsSource = {
+      kind: 'rabbitmqctl',
+      async read() {
+        const t = ++reading === 1 ? 't0' : 't1';
+        return {
+          queues: parseQueues(json(`queues-${t}.json`)),
+          exchanges: parseExchanges(json(`exchanges-${t}.json`)),
+        };
+      },
+    };
+    const samples: Sample[] = [];
+    const instance = new RabbitmqInstance({}, { intervalMs: 60_000 }, fixtureContext('t0'), { source });
+    await instance.start((s) => samples.push(...s));
+    await instance.stop();
+    const queue = samples.filter((s) => s.measurement === 'rabbitmq_queue');
+    expect(queue).toHaveLength(2);
+    const [a, b] = queue.map((s) => s.fields.messages_publish as bigint);
+    expect(typeof a).toBe('bigint');
+    expect(b - a).toBe(10n);
+    expect(manifestMismatches(samples, rabbitmqTracer.manifest)).toEqual([]);
+  });
+
   it("uses guest's well-known password only for guest", async () => {
     expect((await rabbitmqSettings({})).password).toBe('guest');
     await expect(rabbitmqSettings({ user: 'monitor' })).rejects.toThrow(
@@ -290,7 +321,7 @@ describe('rabbitmq manifest', () => {
   it('accepts its example, fills defaults, refuses a password', () => {
     const p = structuredClone(rabbitmqTracer.manifest.example.with) as Record<string, unknown>;
     expect(validate(p), JSON.stringify(validate.errors)).toBe(true);
-    expect(p).toMatchObject({ settle: '5s', source: 'auto', counters: 'delta', vhost: '/' });
+    expect(p).toMatchObject({ settle: '5s', source: 'auto', counters: 'cumulative', vhost: '/' });
     expect(validate({ password: 'guest' })).toBe(false);
     expect(validate({ settle: 'soon' })).toBe(false);
   });
