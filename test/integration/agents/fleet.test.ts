@@ -187,7 +187,15 @@ steps:
     runner: { type: serial, times: 3 }
 `,
       );
-      const r = await runCli(['run', file, '--broker', broker.url, '--store-dir', join(dir, 'store'), '--json']);
+      const r = await runCli([
+        'run',
+        file,
+        '--broker',
+        broker.url,
+        '--store-dir',
+        join(dir, 'store'),
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const record = JSON.parse(r.stdout);
       expect(record.agents).toEqual([]);
