@@ -69,6 +69,8 @@ export interface CompareOptions {
   gates?: string[];
   steps?: string[];
   alpha?: number;
+  /** Gate runs of different scenarios (refused by default). */
+  allowDifferentScenarios?: boolean;
 }
 
 /**
@@ -92,7 +94,11 @@ export function compareLoaded(runs: RunData[], options: CompareOptions = {}): Co
     runs.map((r) => r.record),
     options.gates,
   );
-  const gates = evaluateGates(runs, parseGates(texts, source), { steps: options.steps, alpha });
+  const gates = evaluateGates(runs, parseGates(texts, source), {
+    steps: options.steps,
+    alpha,
+    allowDifferentScenarios: options.allowDifferentScenarios,
+  });
   return buildCompareResult(runs, gates, alpha);
 }
 
