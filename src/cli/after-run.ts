@@ -13,6 +13,7 @@ import { renderMarkdown } from '../report/markdown.js';
 import { compareRuns, resolveRunRef } from '../store/resolve-run.js';
 import type { RunRecord } from '../store/run-record.js';
 import type { Store } from '../store/store.js';
+import { renderGateText } from './gate-text.js';
 import { table } from './table.js';
 
 /** Where the HTML report goes when no -o is given. */
@@ -130,22 +131,7 @@ export function renderCompareText(result: CompareResult): string {
   }
   out.push(table(['Step', 'Run', 'Median', 'p95', 'Median change (95% CI)', 'p', 'Verdict'], rows));
   for (const u of result.unmatched) out.push(`Step ${u.name} is missing from ${u.missingFrom.join(', ')}.`);
-  if (result.gates.length) {
-    out.push('', 'Gates:');
-    for (const g of result.gates) {
-      out.push(
-        `  ${g.status === 'fail' ? 'FAIL' : g.status === 'pass' ? 'pass' : 'skip'}  ${g.step}  ${g.gate}  ${g.candidateRun}: ${g.reason}`,
-      );
-    }
-    out.push(
-      '',
-      result.passed
-        ? `All ${result.gates.length} gate checks passed.`
-        : `${result.failed} of ${result.gates.length} gate checks failed (steps: ${[...new Set(result.gates.filter((g) => g.status === 'fail').map((g) => g.step))].join(', ')}).`,
-    );
-  } else {
-    out.push('', 'No gates.');
-  }
+  out.push(...renderGateText(result));
   return out.join('\n');
 }
 

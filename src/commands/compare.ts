@@ -39,6 +39,9 @@ Exit codes: 0 every gate passed (or no gates); 1 a gate failed; 2 invalid input 
     json: Flags.boolean({ description: 'Print the comparison as JSON on stdout instead of text.' }),
     html: Flags.string({ description: 'Also write the HTML comparison report.', helpValue: 'file' }),
     templates: htmlFlags.templates,
+    'allow-different-scenarios': Flags.boolean({
+      description: 'Apply the gates to runs of different scenarios (steps matched by name).',
+    }),
   };
 
   async run(): Promise<void> {
@@ -53,6 +56,7 @@ Exit codes: 0 every gate passed (or no gates); 1 a gate failed; 2 invalid input 
       gates: flags.gate,
       steps: flags.step,
       alpha,
+      allowDifferentScenarios: flags['allow-different-scenarios'],
     });
     const written = await writeGateOutputs(result, flags);
     if (flags.html) {

@@ -62,7 +62,7 @@ Exit codes: 0 written; 2 invalid input (no run of that scenario, bad metric); 3 
     const out = flags.output;
     const runsDir = join(dirname(out), `${basename(out, extname(out))}-runs`);
     const { html } = await renderTrends(store, flags.scenario, records, {
-      metrics: flags.metric?.length ? flags.metric : DEFAULT_TREND_METRICS,
+      metrics: flags.metric,
       templatesDir: flags.templates,
       runReport: flags['run-reports']
         ? async (data) => {

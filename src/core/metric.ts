@@ -11,6 +11,8 @@
  * Pure parsing; every function throws MetricSyntaxError with a sentence saying what was expected.
  */
 
+import { didYouMean } from './registry.js';
+
 export class MetricSyntaxError extends Error {
   constructor(message: string) {
     super(message);
@@ -79,8 +81,23 @@ export function parseAggregation(text: string): Aggregation {
   }
   if (t === 'avg' || t === 'min' || t === 'med' || t === 'max' || t === 'count' || t === 'rate')
     return { kind: t, text: t };
-  throw new MetricSyntaxError(`invalid aggregation "${t}": expected avg, min, med, max, p(N), count or rate`);
+  // k6 and Prometheus habits: p95, P99.9, percentile(95).
+  const bare = /^(?:p|percentile)\s*\(?\s*(\d+(?:\.\d+)?)\s*\)?$/i.exec(t);
+  const hint = bare ? `p(${bare[1]})` : (ALIASES[t.toLowerCase()] ?? didYouMean(t, SIMPLE_AGGREGATIONS));
+  throw new MetricSyntaxError(
+    `invalid aggregation "${t}"${hint ? ` (did you mean ${hint}?)` : ''}: expected avg, min, med, max, p(N), count or rate`,
+  );
 }
+
+const SIMPLE_AGGREGATIONS = ['avg', 'min', 'med', 'max', 'count', 'rate'];
+/** Names other tools use, too far from ours for didYouMean. */
+const ALIASES: Record<string, string> = {
+  mean: 'avg',
+  average: 'avg',
+  median: 'med',
+  minimum: 'min',
+  maximum: 'max',
+};
 
 export type Comparison = '<' | '<=' | '>' | '>=' | '==' | '!=';
 
@@ -92,10 +109,19 @@ export interface Threshold {
   text: string;
 }
 
+const OPERATORS: string[] = ['<', '<=', '>', '>=', '==', '!='];
+
 const UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, '%': 1 };
 
 /** Parses `p(95) < 2s` / `avg < 80` / `count >= 100`. Durations become milliseconds. */
 export function parseThreshold(text: string): Threshold {
+  // The first run of comparison characters is the operator: "avg << 3" is a bad operator, not a bad aggregation.
+  const op = /[<>=!]+/.exec(text)?.[0];
+  if (op !== undefined && !OPERATORS.includes(op)) {
+    throw new MetricSyntaxError(
+      `invalid operator "${op}" in threshold "${text.trim()}": expected ${OPERATORS.join(', ')}`,
+    );
+  }
   const m = /^\s*(.+?)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|%)?\s*$/.exec(text);
   if (!m)
     throw new MetricSyntaxError(

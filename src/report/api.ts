@@ -17,7 +17,10 @@ import { loadRunsInWorkers } from './parallel-load.js';
 import { type LoadOptions, loadRunData, loadRuns, type RunData } from './run-data.js';
 import {
   buildTrendsModel,
+  checkTrendMetrics,
+  DEFAULT_TREND_METRICS,
   parseTrendMetric,
+  TrendInventory,
   type TrendMetric,
   type TrendsModel,
   trendPoint,
@@ -69,6 +72,8 @@ export interface CompareOptions {
   gates?: string[];
   steps?: string[];
   alpha?: number;
+  /** Gate runs of different scenarios (refused by default). */
+  allowDifferentScenarios?: boolean;
 }
 
 /**
@@ -92,7 +97,11 @@ export function compareLoaded(runs: RunData[], options: CompareOptions = {}): Co
     runs.map((r) => r.record),
     options.gates,
   );
-  const gates = evaluateGates(runs, parseGates(texts, source), { steps: options.steps, alpha });
+  const gates = evaluateGates(runs, parseGates(texts, source), {
+    steps: options.steps,
+    alpha,
+    allowDifferentScenarios: options.allowDifferentScenarios,
+  });
   return buildCompareResult(runs, gates, alpha);
 }
 
@@ -108,8 +117,11 @@ export async function compareStored(
 
 /** Options of trends. */
 export interface TrendsOptions extends TemplateOptions {
-  /** `<metric>:<aggregation>` texts. */
-  metrics: string[];
+  /**
+   * `<metric>:<aggregation>` texts; each must match data in some run. When absent or empty,
+   * DEFAULT_TREND_METRICS, shown only where the runs have them.
+   */
+  metrics?: string[];
   /** Writes each run's report and returns its link (relative to the trends page), or undefined to skip. */
   runReport?: (data: RunData) => Promise<string | undefined>;
   now?: Date;
@@ -122,14 +134,18 @@ export async function renderTrends(
   records: RunRecord[],
   options: TrendsOptions,
 ): Promise<{ html: string; model: TrendsModel }> {
-  const metrics: TrendMetric[] = options.metrics.map(parseTrendMetric);
+  const given = options.metrics ?? [];
+  const metrics: TrendMetric[] = (given.length ? given : DEFAULT_TREND_METRICS).map(parseTrendMetric);
+  const inventory = new TrendInventory();
   const points = [];
   for (const record of records) {
     const needSeries = options.runReport !== undefined || metrics.some((m) => m.metric.kind === 'series');
     const data = await loadRunData(reader, record, { series: needSeries });
+    inventory.add(data);
     const link = options.runReport ? await options.runReport(data) : undefined;
     points.push(trendPoint(data, metrics, link));
   }
+  if (given.length) checkTrendMetrics(metrics, points, inventory);
   const model = buildTrendsModel(scenario, points, metrics, options.now);
   return { html: renderTemplate('trends', model, options), model };
 }

@@ -9,7 +9,7 @@ import {
   matchSteps,
   type Verdict,
 } from './compare.js';
-import type { GateResult } from './gates.js';
+import { type GateProblem, type GateResult, gateProblems } from './gates.js';
 import type { RunData } from './run-data.js';
 import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, percentile } from './stats.js';
 
@@ -30,7 +30,10 @@ export interface StepComparison {
 
 /** Everything `compare` decided. */
 export interface CompareResult {
+  /** The baseline's scenario. */
   scenario: string;
+  /** Every run's scenario, baseline first, once each: more than one only with allowDifferentScenarios. */
+  scenarios: string[];
   baseline: string;
   candidates: string[];
   alpha: number;
@@ -42,8 +45,14 @@ export interface CompareResult {
   }[];
   unmatched: { name: string; presentIn: string[]; missingFrom: string[] }[];
   gates: GateResult[];
-  /** Gates that failed; 0 means exit code 0. */
+  /** Gate checks evaluated (passed or failed), and those skipped (no data to judge). */
+  checked: number;
+  skipped: number;
+  /** Gate checks that failed. */
   failed: number;
+  /** Why the gates cannot pass besides failed checks: candidates that did not finish. */
+  problems: GateProblem[];
+  /** True when there are no gates, or no check failed and every candidate finished: exit code 0. */
   passed: boolean;
 }
 
@@ -90,8 +99,11 @@ export function buildCompareResult(
     };
   });
   const failed = gates.filter((g) => g.status === 'fail').length;
+  const skipped = gates.filter((g) => g.status === 'skipped').length;
+  const problems = gates.length > 0 ? gateProblems(runs) : [];
   return {
     scenario: base.record.scenario.name,
+    scenarios: [...new Set(runs.map((r) => r.record.scenario.name))],
     baseline: base.record.id,
     candidates: cands.map((c) => c.record.id),
     alpha,
@@ -99,9 +111,31 @@ export function buildCompareResult(
     steps,
     unmatched: matching.unmatched,
     gates,
+    checked: gates.length - skipped,
+    skipped,
     failed,
-    passed: failed === 0,
+    problems,
+    passed: failed === 0 && problems.length === 0,
   };
+}
+
+/**
+ * One sentence on the gates for a terminal, a CI log or a Markdown heading: never "passed" for
+ * checks that were skipped, and the reason when the gates cannot pass without a failed check.
+ */
+export function gateSummary(result: CompareResult): string {
+  const { gates, checked, skipped, failed, problems } = result;
+  if (gates.length === 0) return 'No gates.';
+  const failedSteps = [...new Set(gates.filter((g) => g.status === 'fail').map((g) => g.step))];
+  if (problems.length > 0) {
+    const counts = `${checked} checked, ${failed} failed, ${skipped} skipped`;
+    return `Gates not passed: ${problems.map((p) => p.message).join('; ')} (${counts}).`;
+  }
+  const skips = skipped > 0 ? `; ${skipped} skipped` : '';
+  if (failed > 0)
+    return `${failed} of ${checked} gate checks failed (steps: ${failedSteps.join(', ')})${skips}.`;
+  if (skipped > 0) return `Gates passed: ${checked} checked${skips}.`;
+  return `All ${checked} gate checks passed.`;
 }
 
 /** JSON with NaN and ±Infinity as null (JSON has neither). */

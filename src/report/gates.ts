@@ -3,11 +3,17 @@
  * tolerance. A gate fails only when the change is beyond the tolerance in the gate's direction
  * and, for distributions (iteration and action durations under avg, min, med, max or p(N)),
  * the Mann-Whitney test finds the candidate's values significantly on that side too.
+ *
+ * Gates are a CI check, so what cannot be judged never counts as passed: a step the candidate
+ * lost is a failed check, a candidate that did not finish cannot pass (see gateProblems), and
+ * gates that evaluate nothing, an unfinished baseline or runs of different scenarios are
+ * invalid input.
  */
 import { counterIncrease } from '../core/counters.js';
 import { InputError } from '../core/errors.js';
 import { type Gate, MetricSyntaxError, parseGate } from '../core/metric.js';
 import { aggregationIssue } from '../scenario/metrics.js';
+import type { RunStatus } from '../store/run-record.js';
 import { DEFAULT_ALPHA, matchSteps, relativeChangePct } from './compare.js';
 import { resolveStoredSeries } from './counter-kinds.js';
 import type { RunData } from './run-data.js';
@@ -38,6 +44,39 @@ export interface GateOptions {
   /** Only these steps (all matched steps when absent or empty). */
   steps?: string[];
   alpha?: number;
+  /** Compare runs of different scenarios by step name (refused by default: usually a wrong run id). */
+  allowDifferentScenarios?: boolean;
+}
+
+/** Statuses of a run whose steps all ran: it passed, or failed an SLA or threshold. */
+const FINISHED: ReadonlySet<RunStatus> = new Set<RunStatus>(['passed', 'failed']);
+
+/** Whether a run finished (not error, interrupted or still running), so that gates can judge it. */
+export function runFinished(run: RunData): boolean {
+  return FINISHED.has(run.record.status);
+}
+
+/** Why a comparison's gates cannot pass besides a failed check: a candidate that did not finish. */
+export interface GateProblem {
+  run: string;
+  status: RunStatus;
+  message: string;
+}
+
+/**
+ * The candidates that did not finish (error, interrupted, running). Their gates cannot pass,
+ * whatever their checks say: a crashed or cut-short run proves nothing about performance, and
+ * in CI it must not slip through the gate (exit 1, like a failed check).
+ */
+export function gateProblems(runs: RunData[]): GateProblem[] {
+  return runs
+    .slice(1)
+    .filter((r) => !runFinished(r))
+    .map((r) => ({
+      run: r.record.id,
+      status: r.record.status,
+      message: `run ${r.record.id} did not finish (status ${r.record.status}): its gates cannot pass`,
+    }));
 }
 
 /** Parses gates, turning a syntax error into invalid input (exit 2) that names where the gate came from. */
@@ -175,9 +214,12 @@ const DISTRIBUTION_AGGS = new Set(['avg', 'min', 'med', 'max', 'percentile']);
 
 /**
  * Evaluates every gate on every step the runs share (or the steps asked for), for each run
- * after the first against the first.
+ * after the first against the first. A gate scoped to a step (`duration{step=boot}`) is
+ * evaluated on that step only.
  *
- * @throws InputError when a step asked for exists in no run, or a gate matches no data at all.
+ * @throws InputError when a step asked for exists in no run, the baseline did not finish, the
+ *   runs are of different scenarios (unless allowed), a gate matches no data at all, or no
+ *   check at all could be evaluated on a finished candidate.
  */
 export function evaluateGates(runs: RunData[], gates: Gate[], options: GateOptions = {}): GateResult[] {
   if (runs.length < 2 || gates.length === 0) return [];
@@ -192,24 +234,84 @@ export function evaluateGates(runs: RunData[], gates: Gate[], options: GateOptio
     }
   }
   const [base, ...candidates] = runs;
+  checkComparable(runs, options);
   const results: GateResult[] = [];
+  // Only finished candidates can make the gates invalid input: an unfinished one fails them anyway.
+  const judged = (r: GateResult) => candidates.some((c) => c.record.id === r.candidateRun && runFinished(c));
+  const unevaluated: string[] = [];
   for (const gate of gates) {
     const before = results.length;
+    const steps = gateSteps(gate, wanted, matching.names);
+    if (steps.length === 0)
+      unevaluated.push(`gate "${gate.text}" is for step ${gate.metric.tags.step}, not asked for`);
     for (const cand of candidates) {
-      for (const stepName of wanted) {
+      for (const stepName of steps) {
         results.push(evaluateOne(gate, stepName, base, cand, alpha));
       }
     }
-    const mine = results.slice(before);
+    const mine = results.slice(before).filter(judged);
     if (mine.length > 0 && mine.every((r) => r.status === 'skipped' && r.reason.startsWith('no '))) {
       throw new InputError(`gate "${gate.text}" matches no data in any compared step (${mine[0].reason})`);
     }
   }
+  const mine = results.filter(judged);
+  if (candidates.some(runFinished) && !mine.some((r) => r.status !== 'skipped')) {
+    const why = [...new Set([...unevaluated, ...mine.map((r) => `${r.step}: ${r.reason}`)])];
+    throw new InputError(`no gate check could be evaluated: ${why.join('; ') || 'no step to compare'}`);
+  }
   return results;
+}
+
+/** Refuses comparisons whose gates would mean nothing: an unfinished baseline, different scenarios. */
+function checkComparable(runs: RunData[], options: GateOptions): void {
+  const base = runs[0];
+  if (!runFinished(base)) {
+    throw new InputError(
+      `the baseline run ${base.record.id} did not finish (status ${base.record.status}): gates need a finished baseline`,
+    );
+  }
+  const other = runs.filter((r) => r.record.scenario.name !== base.record.scenario.name);
+  if (other.length > 0 && !options.allowDifferentScenarios) {
+    const names = other.map((r) => `${r.record.id} is of ${r.record.scenario.name}`).join(', ');
+    throw new InputError(
+      `the runs are of different scenarios (baseline ${base.record.id} is of ${base.record.scenario.name}, ${names}): gates compare runs of one scenario; if this is intended, use scalpels compare --allow-different-scenarios`,
+    );
+  }
+}
+
+/** The steps a gate applies to: its {step=...} filter, else every wanted step. */
+function gateSteps(gate: Gate, wanted: string[], known: string[]): string[] {
+  const only = gate.metric.tags.step;
+  if (only === undefined) return wanted;
+  if (!known.includes(only)) {
+    throw new InputError(
+      `gate "${gate.text}" is for step ${only}, which no compared run has (steps: ${known.join(', ') || 'none'})`,
+    );
+  }
+  return wanted.includes(only) ? [only] : [];
 }
 
 function evaluateOne(gate: Gate, stepName: string, base: RunData, cand: RunData, alpha: number): GateResult {
   const head = { gate: gate.text, step: stepName, baselineRun: base.record.id, candidateRun: cand.record.id };
+  const inBase = base.steps.some((s) => s.name === stepName);
+  const inCand = cand.steps.some((s) => s.name === stepName);
+  // A step that disappeared is a regression (it crashed, or was dropped), never a skip.
+  if (inBase && !inCand) {
+    return {
+      ...head,
+      status: 'fail',
+      unit: '',
+      reason: `step ${stepName} is missing from run ${cand.record.id} (the baseline has it)`,
+    };
+  }
+  if (!inBase) {
+    return {
+      ...head,
+      status: 'skipped',
+      unit: '',
+      reason: `step ${stepName} is new: the baseline has no such step`,
+    };
+  }
   const b = metricValues(base, stepName, gate);
   const c = metricValues(cand, stepName, gate);
   if (typeof b === 'string' || typeof c === 'string') {
@@ -220,8 +322,10 @@ function evaluateOne(gate: Gate, stepName: string, base: RunData, cand: RunData,
   const cv = c.single ? c.values[0] : aggregate(c.values, agg, c.windowMs);
   const unit = agg.kind === 'count' ? '' : agg.kind === 'rate' ? '/s' : b.unit;
   const change = gate.relative ? relativeChangePct(bv, cv) : cv - bv;
-  const limit = `${gate.direction}${gate.tolerance}${gate.relative ? '%' : ''}`;
-  const shown = formatChange(change, gate.relative);
+  const limit = gate.relative
+    ? `${gate.direction}${gate.tolerance}%`
+    : withUnit(`${gate.direction}${gate.tolerance}`, unit);
+  const shown = gate.relative ? formatChange(change, true) : withUnit(formatChange(change, false), unit);
   const beyond = gate.direction === '+' ? change > gate.tolerance : change < -gate.tolerance;
   const result: GateResult = {
     ...head,
@@ -267,6 +371,24 @@ export function formatChange(change: number, relative: boolean): string {
   if (!Number.isFinite(change)) return change > 0 ? '+∞%' : '−∞%';
   const digits = Math.abs(change) >= 100 ? 0 : Math.abs(change) >= 10 ? 1 : 2;
   return `${change >= 0 ? '+' : ''}${change.toFixed(digits)}${relative ? '%' : ''}`;
+}
+
+/** `+3.02 ms`, `+1.5/s`, or the number alone when there is no unit. */
+function withUnit(text: string, unit: string): string {
+  if (!unit || text === 'n/a') return text;
+  return unit.startsWith('/') ? `${text}${unit}` : `${text} ${unit}`;
+}
+
+/** A gate's value for people: `2.00 s`, `31.2 ms`, `12.5 %`, `3.40/s`, or `–` when missing. */
+export function formatGateValue(v: number | undefined, unit: string): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  if (unit === 'ms') {
+    if (Math.abs(v) < 1) return `${(v * 1000).toFixed(0)} µs`;
+    if (Math.abs(v) < 1000) return `${v.toFixed(Math.abs(v) < 10 ? 2 : 1)} ms`;
+    return `${(v / 1000).toFixed(2)} s`;
+  }
+  const text = Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(3);
+  return withUnit(text, unit);
 }
 
 /** A p-value in 3 significant digits, or `<1e-300`. */

@@ -2,24 +2,12 @@
  * A Markdown summary of a comparison for pull requests and CI job summaries (GitHub's
  * $GITHUB_STEP_SUMMARY, GitLab notes): GitHub-flavored tables, no HTML.
  */
-import type { CompareResult } from './compare-result.js';
-import { formatChange, formatP } from './gates.js';
+import { type CompareResult, gateSummary } from './compare-result.js';
+import { formatChange, formatGateValue, formatP } from './gates.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
-function ms(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return '–';
-  if (v < 1) return `${(v * 1000).toFixed(0)} µs`;
-  if (v < 1000) return `${v.toFixed(v < 10 ? 2 : 1)} ms`;
-  return `${(v / 1000).toFixed(2)} s`;
-}
-
-function num(v: number | undefined, unit: string): string {
-  if (v === undefined || !Number.isFinite(v)) return '–';
-  if (unit === 'ms') return ms(v);
-  const text = Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(3);
-  return unit ? `${text} ${unit}` : text;
-}
+const ms = (v: number | undefined) => formatGateValue(v, 'ms');
 
 const VERDICT: Record<string, string> = {
   better: '🟢 better',
@@ -31,13 +19,15 @@ const VERDICT: Record<string, string> = {
 /** Renders a comparison as Markdown. */
 export function renderMarkdown(result: CompareResult): string {
   const out: string[] = [];
+  const summary = gateSummary(result).replace(/\.$/, '');
   const status =
     result.gates.length === 0
       ? 'no gates'
-      : result.passed
-        ? `✅ ${result.gates.length} gate checks passed`
-        : `❌ ${result.failed} of ${result.gates.length} gate checks failed`;
-  out.push(`### Scalpels: ${cell(result.scenario)} (${status})`, '');
+      : result.problems.length > 0
+        ? '❌ gates not passed'
+        : `${result.passed ? '✅' : '❌'} ${summary}`;
+  out.push(`### Scalpels: ${cell(result.scenarios.join(' vs '))} (${status})`, '');
+  if (result.problems.length > 0) out.push(`**${cell(summary)}.**`, '');
   out.push(`Baseline \`${result.baseline}\` vs ${result.candidates.map((c) => `\`${c}\``).join(', ')}.`, '');
   if (result.gates.length) {
     out.push('| Step | Gate | Run | Baseline | Candidate | Change | p | Result |');
@@ -45,7 +35,7 @@ export function renderMarkdown(result: CompareResult): string {
     for (const g of result.gates) {
       const relative = g.gate.trim().endsWith('%');
       out.push(
-        `| ${cell(g.step)} | \`${cell(g.gate)}\` | \`${g.candidateRun}\` | ${num(g.baseline, g.unit)} | ${num(g.candidate, g.unit)} | ${g.change === undefined ? '–' : formatChange(g.change, relative)} | ${g.pValue === undefined ? '–' : formatP(g.pValue)} | ${g.status === 'fail' ? '❌ fail' : g.status === 'pass' ? '✅ pass' : '⏭ skipped'}: ${cell(g.reason)} |`,
+        `| ${cell(g.step)} | \`${cell(g.gate)}\` | \`${g.candidateRun}\` | ${formatGateValue(g.baseline, g.unit)} | ${formatGateValue(g.candidate, g.unit)} | ${g.change === undefined ? '–' : formatChange(g.change, relative)} | ${g.pValue === undefined ? '–' : formatP(g.pValue)} | ${g.status === 'fail' ? '❌ fail' : g.status === 'pass' ? '✅ pass' : '⏭ skipped'}: ${cell(g.reason)} |`,
       );
     }
     out.push('');

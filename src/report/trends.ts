@@ -11,6 +11,7 @@ import {
   parseAggregation,
   parseMetric,
 } from '../core/metric.js';
+import { didYouMean } from '../core/registry.js';
 import { scalpelsVersion } from '../core/version.js';
 import { metricValues } from './gates.js';
 import { type ChartSpec, fmtNumber, PALETTE } from './model.js';
@@ -101,6 +102,65 @@ export function trendPoint(data: RunData, metrics: TrendMetric[], link?: string)
     steps,
     metrics: values,
   };
+}
+
+/** What a scenario's runs hold, to name what exists when a trend metric matches nothing. */
+export class TrendInventory {
+  /** Measurement → field names. */
+  readonly fields = new Map<string, Set<string>>();
+  readonly actions = new Set<string>();
+  runs = 0;
+
+  add(data: RunData): void {
+    this.runs++;
+    for (const g of data.series) {
+      const fields = this.fields.get(g.measurement) ?? new Set<string>();
+      for (const f of g.fields.keys()) fields.add(f);
+      this.fields.set(g.measurement, fields);
+    }
+    for (const byAction of data.actions.values()) for (const a of byAction.keys()) this.actions.add(a);
+  }
+
+  /** Why `m` has no value in any run: what is missing, a did-you-mean, and what exists. */
+  explain(m: TrendMetric): string {
+    const ref = m.metric;
+    const list = (names: Iterable<string>) => [...names].sort().join(', ') || 'none';
+    const hint = (name: string, names: Iterable<string>) => {
+      const h = didYouMean(name, names);
+      return h ? ` (did you mean "${h}"?)` : '';
+    };
+    if (ref.kind === 'series') {
+      const fields = this.fields.get(ref.measurement);
+      if (!fields)
+        return `no measurement "${ref.measurement}"${hint(ref.measurement, this.fields.keys())}; measurements: ${list(this.fields.keys())}`;
+      if (!fields.has(ref.field))
+        return `measurement ${ref.measurement} has no field "${ref.field}"${hint(ref.field, fields)}; its fields: ${list(fields)}`;
+      return `no ${ref.measurement}.${ref.field} sample matches its tags {${Object.entries(ref.tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')}} in any step`;
+    }
+    if (ref.kind === 'action')
+      return `no action "${ref.action}"${hint(ref.action, this.actions)}; actions: ${list(this.actions)}`;
+    return `no ${ref.kind} data in any step`;
+  }
+}
+
+/**
+ * Refuses metrics the user asked for that have no value in any run (invalid input, exit 2):
+ * a column of dashes would hide a typo.
+ */
+export function checkTrendMetrics(
+  metrics: TrendMetric[],
+  points: TrendPoint[],
+  inventory: TrendInventory,
+): void {
+  for (const m of metrics) {
+    if (points.some((p) => Object.values(p.metrics).some((byMetric) => byMetric[m.text] !== undefined)))
+      continue;
+    throw new InputError(
+      `trend metric "${m.text}" matches nothing in the ${inventory.runs} runs: ${inventory.explain(m)}`,
+    );
+  }
 }
 
 /** The trends page's model (templates/trends.hbs). */

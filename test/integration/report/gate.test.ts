@@ -4,7 +4,7 @@
  * validates against the schema and the Markdown renders to tables (GitHub's own cmark-gfm).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeScenario } from '../../helpers/cli.js';
@@ -111,6 +111,38 @@ describe('scalpels compare: the gate', () => {
     expect(step.stderr).toMatch(/no step named "nope"/);
     const missing = await runCli(['compare', baseline, 'no-such-run', '--store-dir', store]);
     expect(missing.code).toBe(2);
+  });
+
+  it('never passes a candidate that errored with no steps: run and compare both say so (A1)', async () => {
+    // A module that does not compile: the run errors before its first step (status error, exit 3).
+    writeFileSync(join(dir, 'broken.ts'), 'export default {{{ broken\n');
+    const broken = writeScenario(
+      dir,
+      `version: 1\nname: gate-check\nsteps:\n  - name: steady\n    workload: { use: module, with: { path: ./broken.ts } }\n`,
+      'broken.yaml',
+    );
+    const gate = ['--gate', 'duration:p(95):+10%'];
+    const r = await runCli(['run', broken, '--store-dir', store, '-q', '--compare-to', baseline, ...gate]);
+    expect(r.code, r.stderr).toBe(3); // the worse of the run's own (3) and the gates' (1)
+    const id = /Gates not passed: run (\S+) did not finish \(status error\)/.exec(r.stdout)?.[1];
+    expect(id, r.stdout).toBeDefined();
+
+    const junit = join(dir, 'broken.xml');
+    const c = await runCli(['compare', baseline, id!, '--store-dir', store, ...gate, '--junit', junit]);
+    expect(c.code, c.stderr).toBe(1);
+    expect(c.stdout).toMatch(
+      /FAIL {2}steady {4}duration:p\(95\):\+10% {2}\S+: +step steady is missing from run/,
+    );
+    expect(c.stdout).toMatch(
+      /FAIL {2}changing {2}duration:p\(95\):\+10% {2}\S+: +step changing is missing from run/,
+    );
+    expect(c.stdout).toContain(
+      `Gates not passed: run ${id} did not finish (status error): its gates cannot pass (2 checked, 2 failed, 0 skipped).`,
+    );
+    execFileSync('xmllint', ['--noout', '--schema', XSD, junit], { stdio: 'pipe' });
+    expect(readFileSync(junit, 'utf8')).toMatch(
+      /<testcase name="run status"[^>]*>\s*<failure [^>]*type="RunNotFinished"/,
+    );
   });
 
   it('does not raise a false alarm over 10 repetitions of the same scenario', async () => {

@@ -134,7 +134,7 @@ describe('JUnit and Markdown', () => {
       /<testcase name="create: duration:p\(95\):\+10%" classname="scalpels\.synthetic\.create"/,
     );
     const md = renderMarkdown(result);
-    expect(md).toMatch(/^### Scalpels: synthetic \(❌ \d+ of 8 gate checks failed\)/);
+    expect(md).toMatch(/^### Scalpels: synthetic \(❌ \d+ of 8 gate checks failed \(steps: [^)]+\)\)/);
     expect(md).toContain('| Step | Gate | Run | Baseline | Candidate | Change | p | Result |');
     expect(md).toMatch(/\| create \| `r-c` \| 30 \| 1 \|/);
   });

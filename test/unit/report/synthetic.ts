@@ -5,7 +5,7 @@
 import type { Sample } from '../../../src/core/sample.js';
 import { seededRandom } from '../../../src/report/stats.js';
 import type { MemoryStore } from '../../../src/store/memory-store.js';
-import type { RunRecord } from '../../../src/store/run-record.js';
+import type { RunRecord, RunStatus } from '../../../src/store/run-record.js';
 
 export interface StepPlan {
   name: string;
@@ -31,6 +31,8 @@ export interface RunPlan {
   procstat?: boolean;
   scenarioGates?: string[];
   scenario?: string;
+  /** The record's status (default passed). */
+  status?: RunStatus;
 }
 
 const ns = (ms: number) => BigInt(Math.round(ms * 1000)) * 1000n;
@@ -122,8 +124,8 @@ export async function writeRun(store: MemoryStore, plan: RunPlan): Promise<RunRe
   const record: RunRecord = {
     format: 1,
     id: plan.id,
-    status: 'passed',
-    exitCode: 0,
+    status: plan.status ?? 'passed',
+    exitCode: { passed: 0, failed: 1, error: 3, interrupted: 130, running: 0 }[plan.status ?? 'passed'],
     scenario: {
       name: scenario,
       file: 'synthetic.yaml',
