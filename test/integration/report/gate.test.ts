@@ -29,7 +29,7 @@ describe('scalpels compare: the gate', () => {
     slower = await run('--arg', SLOWER);
   });
 
-  it('exits 1 on a sleep 50 ms longer, names the step, and writes JUnit and Markdown', async () => {
+  it('exits 1 on a sleep 100 ms longer, names the step, and writes JUnit and Markdown', async () => {
     const junit = join(dir, 'gate.xml');
     const markdown = join(dir, 'gate.md');
     const r = await runCli([
