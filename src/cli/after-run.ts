@@ -1,18 +1,19 @@
 /**
  * Reports and gates from the command line: the flags `report`, `compare` and `run` share, the
- * text summary of a comparison, and what `scalpels run --report --compare-to REF --gate …` does
- * once the run is stored.
+ * text summary of a comparison, and what `scalpels run --report --compare-to REF --gate …`
+ * checks before the run and does once the run is stored.
  */
 import { Flags } from '@oclif/core';
 import { ExitCode, InputError } from '../core/errors.js';
+import { didYouMean } from '../core/registry.js';
 import { compareLoaded, loadStored, renderReport, writeOutput } from '../report/api.js';
 import type { CompareResult } from '../report/compare-result.js';
-import { formatChange, formatP, type GateResult, parseGates } from '../report/gates.js';
+import { formatChange, formatP, parseGates } from '../report/gates.js';
 import { renderJunit } from '../report/junit.js';
 import { renderMarkdown } from '../report/markdown.js';
-import { compareRuns, resolveRunRef } from '../store/resolve-run.js';
+import { resolveRunRef } from '../store/resolve-run.js';
 import type { RunRecord } from '../store/run-record.js';
-import type { Store } from '../store/store.js';
+import type { RunReader, Store } from '../store/store.js';
 import { renderGateText } from './gate-text.js';
 import { table } from './table.js';
 
@@ -147,8 +148,7 @@ export async function writeGateOutputs(
 }
 
 /**
- * Checks the after-run flags without touching the store, so that `scalpels run` can refuse
- * them before spending a run (call it before executing; afterRun calls it again).
+ * Checks the after-run flags without touching the store (the syntax of gates and --alpha).
  *
  * @throws InputError for gates without a baseline, malformed gates, or a bad --alpha.
  */
@@ -173,44 +173,78 @@ interface AfterRunFlagValues {
   templates?: string;
 }
 
+/** What `scalpels run` settles before the run starts, so that a bad flag costs no run. */
+export interface AfterRunPlan {
+  alpha: number;
+  /** The --compare-to run. */
+  baseline?: RunRecord;
+}
+
 /**
- * Work done after a run is stored: reports and gates. Returns an exit code that overrides
- * the run's when it is worse (a failed gate turns a passed run into exit 1).
+ * Checks the after-run flags before the run: their syntax, the --step names against the
+ * scenario's steps, and --compare-to among the runs stored so far. Those are the runs before
+ * this one, so `latest` names the previous run, as it did when it was resolved after the run.
  *
- * `--compare-to` is resolved among the runs before this one, so `latest` means the previous
- * run. Gates need a baseline; without --compare-to, --gate is invalid input.
+ * @throws InputError naming the bad flag.
+ */
+export async function planAfterRun(
+  rawFlags: Record<string, unknown>,
+  store: RunReader,
+  stepNames: readonly string[],
+): Promise<AfterRunPlan> {
+  const flags = rawFlags as AfterRunFlagValues;
+  const { alpha } = checkAfterRunFlags(rawFlags);
+  for (const step of flags.step ?? []) {
+    if (!stepNames.includes(step))
+      throw new InputError(
+        `--step ${step}: the scenario has no such step${didYouMeanText(step, stepNames)} (steps: ${stepNames.join(', ')})`,
+      );
+  }
+  const ref = flags['compare-to'];
+  const baseline = ref ? resolveRunRef(await store.listRuns(), ref, 'the runs before this one') : undefined;
+  return { alpha, baseline };
+}
+
+const didYouMeanText = (name: string, names: readonly string[]) => {
+  const guess = didYouMean(name, names);
+  return guess ? ` (did you mean ${guess}?)` : '';
+};
+
+/** What the after-run work decided. */
+export interface AfterRunResult {
+  /** Worse than the run's own exit code when a gate failed (1). */
+  exitCode: number;
+  comparison?: CompareResult;
+}
+
+/**
+ * Work done after a run is stored: the comparison with the planned baseline and its gates,
+ * and the report. Text (the comparison, the files written) goes to `write`.
  */
 export async function afterRun(
   record: RunRecord,
   rawFlags: Record<string, unknown>,
   store: Store,
-): Promise<number | undefined> {
+  plan: AfterRunPlan,
+  write: (line: string) => void,
+): Promise<AfterRunResult> {
   const flags = rawFlags as AfterRunFlagValues;
-  const { alpha } = checkAfterRunFlags(rawFlags);
   const wantReport = Boolean(flags.report || flags.output);
-  const ref = flags['compare-to'];
-  if (!ref && !wantReport) return undefined;
-  const write = (line: string) => process.stdout.write(`${line}\n`);
-  let records = [record];
-  if (ref) {
-    const others = (await store.listRuns()).filter((r) => r.id !== record.id && compareRuns(r, record) < 0);
-    const baseline = resolveRunRef(others, ref, 'the runs before this one');
-    records = [baseline, record];
-  }
-  const runs = await loadStored(store, records);
-  let code: number = ExitCode.Ok;
-  let gates: GateResult[] | undefined;
-  if (ref) {
-    const result = compareLoaded(runs, { gates: flags.gate, steps: flags.step, alpha });
-    gates = result.gates;
+  const { alpha, baseline } = plan;
+  if (!baseline && !wantReport) return { exitCode: ExitCode.Ok };
+  const runs = await loadStored(store, baseline ? [baseline, record] : [record]);
+  let exitCode: number = ExitCode.Ok;
+  let comparison: CompareResult | undefined;
+  if (baseline) {
+    comparison = compareLoaded(runs, { gates: flags.gate, steps: flags.step, alpha });
     write('');
-    write(renderCompareText(result));
-    for (const path of await writeGateOutputs(result, flags)) write(`Wrote ${path}`);
-    if (!result.passed) code = ExitCode.GateFailed;
+    write(renderCompareText(comparison));
+    for (const path of await writeGateOutputs(comparison, flags)) write(`Wrote ${path}`);
+    if (!comparison.passed) exitCode = ExitCode.GateFailed;
   }
   if (wantReport) {
-    const { html } = renderReport(runs, { templatesDir: flags.templates, alpha, gates });
+    const { html } = renderReport(runs, { templatesDir: flags.templates, alpha, gates: comparison?.gates });
     write(`Report: ${await writeOutput(flags.output ?? DEFAULT_REPORT_FILE, html)}`);
   }
-  return code;
+  return { exitCode, comparison };
 }

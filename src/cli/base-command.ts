@@ -31,6 +31,7 @@ export abstract class BaseCommand extends Command {
         .map((l) => l.trim())
         .filter((l) => l && !l.startsWith('See more help'))
         .join(' ')
+        .replace(/^The following errors? occurred: /, '')
         .split(' Note: ')[0]
         .replace(/\s+/g, ' ');
       this.logToStderr(`Error: ${sentence}`);

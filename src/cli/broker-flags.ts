@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
-import { InputError } from '../core/errors.js';
+import { InputError, systemErrorText } from '../core/errors.js';
 import type { BrokerOptions } from '../protocol/client.js';
 
 /**
@@ -38,6 +38,14 @@ export const brokerFlags = {
   }),
 };
 
+/** `--broker` for the commands that have no embedded broker to fall back on (`agent`, `agents`). */
+export const requiredBrokerFlag = Flags.string({
+  description: 'MQTT broker URL (mqtt:// or mqtts://).',
+  env: 'SCALPELS_BROKER',
+  required: true,
+  helpValue: 'url',
+});
+
 export interface BrokerFlagValues {
   broker?: string;
   'broker-username'?: string;
@@ -54,9 +62,7 @@ function readSecretFile(flag: string, file: string): Buffer {
     // A trailing newline from `echo secret > file` is not part of the secret.
     return Buffer.from(content.toString('utf8').replace(/\r?\n$/, ''));
   } catch (err) {
-    throw new InputError(
-      `cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    throw new InputError(`cannot read ${flag} ${file}: ${systemErrorText(err)}`);
   }
 }
 

@@ -1,4 +1,6 @@
 import { Flags } from '@oclif/core';
+import { parseDuration } from '../core/duration.js';
+import { InputError } from '../core/errors.js';
 
 /** Flags shared by the commands that read a scenario. */
 export const scenarioFlags = {
@@ -40,3 +42,22 @@ export const storeFlags = {
     helpValue: 'file',
   }),
 };
+
+/**
+ * Parses a duration flag (`30s`, `500ms`), refusing what is not one or is shorter than
+ * `minMs` (exit 2, before anything starts): a value the protocol would refuse later must not
+ * get as far as an agent.
+ */
+export function durationFlag(flag: string, value: string, minMs = 0): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (err) {
+    throw new InputError(`${flag}: ${(err as Error).message}`);
+  }
+  if (ms < minMs)
+    throw new InputError(
+      `${flag} ${value}: must be at least ${minMs % 1000 === 0 ? `${minMs / 1000}s` : `${minMs}ms`}`,
+    );
+  return ms;
+}

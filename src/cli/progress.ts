@@ -1,6 +1,7 @@
 import { formatDuration } from '../core/duration.js';
 import type { RunObserver } from '../orchestrator/observer.js';
 import type { StepRecord } from '../store/run-record.js';
+import { failedChecksName } from './summary.js';
 
 export interface ProgressOptions {
   /** Redraw one live line per step (a terminal), or print plain lines (CI, pipes). */
@@ -122,11 +123,7 @@ function summaryLine(r: StepRecord, elapsedMs: number): string {
     ? 'interrupted'
     : failed.length === 0
       ? 'ok'
-      : failed.some((s) => s.kind === 'threshold')
-        ? failed.some((s) => s.kind !== 'threshold')
-          ? 'SLA AND THRESHOLDS FAILED'
-          : 'THRESHOLDS FAILED'
-        : 'SLA FAILED';
+      : `${failedChecksName(failed).toUpperCase()} FAILED`;
   const extras = [
     r.warmup ? `${r.warmup} warmup` : undefined,
     r.throughput !== undefined ? `${r.throughput.toFixed(1)}/s` : undefined,
@@ -137,3 +134,16 @@ function summaryLine(r: StepRecord, elapsedMs: number): string {
 }
 
 export const silentProgress: RunObserver = {};
+
+/**
+ * Lets the run go on when whoever reads our output goes away (`scalpels run … | head -1`):
+ * a closed pipe (EPIPE) on progress or summary output is not a reason to abandon a run and
+ * leave its record `running`. Later writes to the closed stream are dropped. Other errors
+ * stay fatal, as they were without a listener.
+ */
+export function ignoreClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+    throw err;
+  });
+}

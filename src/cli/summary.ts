@@ -1,8 +1,41 @@
 import { formatDuration } from '../core/duration.js';
-import type { RunRecord } from '../store/run-record.js';
+import type { RunRecord, SlaResult } from '../store/run-record.js';
 import { table } from './table.js';
 
 const dur = (ms: number | undefined) => (ms === undefined ? '-' : formatDuration(ms));
+
+/**
+ * What failed, for a verdict: "SLA", "thresholds", "SLA and thresholds". An abort_on_fail stop
+ * is a threshold's doing; a max_failures stop is named as such.
+ */
+export function failedChecksName(failed: readonly SlaResult[]): string {
+  const kinds = new Set<string>(
+    failed.map((r) =>
+      r.kind === 'threshold' || r.criterion === 'abort_on_fail'
+        ? 'thresholds'
+        : r.kind === 'stop'
+          ? 'max_failures'
+          : 'SLA',
+    ),
+  );
+  return ['SLA', 'thresholds', 'max_failures'].filter((k) => kinds.has(k)).join(' and ');
+}
+
+/**
+ * The scenario's steps that left no record: the one the run's error names failed (`error`),
+ * the others never ran (`not run`), after an error, an abort or an interrupt.
+ */
+function unrecordedSteps(run: RunRecord): { name: string; verdict: string }[] {
+  const planned = (run.scenario.rendered as { steps?: { name?: unknown }[] } | undefined)?.steps ?? [];
+  const recorded = new Set(run.steps.map((s) => s.name));
+  return planned
+    .map((s) => String(s.name))
+    .filter((name) => !recorded.has(name))
+    .map((name) => ({
+      name,
+      verdict: run.status === 'error' && run.error?.startsWith(`step ${name}: `) ? 'error' : 'not run',
+    }));
+}
 
 /** The end-of-run summary a person reads: steps, tracers, data accounting, verdict. */
 export function renderSummary(run: RunRecord, location: string): string {
@@ -15,28 +48,31 @@ export function renderSummary(run: RunRecord, location: string): string {
   out.push(
     table(
       ['Step', 'Iterations', 'Failures', 'Min', 'Median', 'p95', 'Max', 'SLA'],
-      run.steps.map((s) => [
-        s.name,
-        String(s.iterations),
-        String(s.failures),
-        dur(s.duration?.min),
-        dur(s.duration?.median),
-        dur(s.duration?.p95),
-        dur(s.duration?.max),
-        s.interrupted
-          ? 'interrupted'
-          : s.sla.length === 0
-            ? '-'
-            : s.sla.every((r) => r.success)
-              ? 'pass'
-              : 'FAIL',
-      ]),
+      [
+        ...run.steps.map((s) => [
+          s.name,
+          String(s.iterations),
+          String(s.failures),
+          dur(s.duration?.min),
+          dur(s.duration?.median),
+          dur(s.duration?.p95),
+          dur(s.duration?.max),
+          s.interrupted
+            ? 'interrupted'
+            : s.sla.length === 0
+              ? '-'
+              : s.sla.every((r) => r.success)
+                ? 'pass'
+                : 'FAIL',
+        ]),
+        ...unrecordedSteps(run).map((s) => [s.name, '-', '-', '-', '-', '-', '-', s.verdict]),
+      ],
     ),
   );
   const slaFailures = run.steps.flatMap((s) =>
     s.sla.filter((r) => !r.success).map((r) => `  ${s.name}: ${r.criterion}: ${r.detail}`),
   );
-  if (slaFailures.length) out.push('', 'SLA failed:', ...slaFailures);
+  if (slaFailures.length) out.push('', 'Failed checks:', ...slaFailures);
   const errors = run.steps.flatMap((s) =>
     s.errors.slice(0, 3).map((e) => `  ${s.name}: ${e.count}× ${e.message}`),
   );

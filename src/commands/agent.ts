@@ -4,7 +4,13 @@ import { Flags } from '@oclif/core';
 import { Agent } from '../agent/agent.js';
 import { localAgentName } from '../cli/all-in-one.js';
 import { BaseCommand } from '../cli/base-command.js';
-import { brokerFlags, brokerOptions, isLoopbackBroker, sharedSecret } from '../cli/broker-flags.js';
+import {
+  brokerFlags,
+  brokerOptions,
+  isLoopbackBroker,
+  requiredBrokerFlag,
+  sharedSecret,
+} from '../cli/broker-flags.js';
 import { commandCatalogFlags, operatorCatalogOf } from '../cli/command-catalog-flags.js';
 import { InputError } from '../core/errors.js';
 import { createLogger, type LogLevel } from '../core/logger.js';
@@ -24,15 +30,13 @@ export default class AgentCommand extends BaseCommand {
   ];
   static flags = {
     ...brokerFlags,
-    broker: Flags.string({
-      description: 'MQTT broker URL (mqtt:// or mqtts://).',
-      env: 'SCALPELS_BROKER',
-      required: true,
-      helpValue: 'url',
-    }),
+    broker: requiredBrokerFlag,
     name: Flags.string({
       description: 'Agent name (the `host` tag of its samples).',
-      default: localAgentName(),
+      // Lazy, and described rather than computed for help: the manifest is built on one host
+      // and the package installed on others.
+      default: async () => localAgentName(),
+      defaultHelp: async () => "this host's name",
       helpValue: 'name',
     }),
     label: Flags.string({

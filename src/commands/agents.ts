@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { brokerFlags, brokerOptions, sharedSecret } from '../cli/broker-flags.js';
+import { brokerFlags, brokerOptions, requiredBrokerFlag, sharedSecret } from '../cli/broker-flags.js';
+import { durationFlag } from '../cli/flags.js';
 import { table } from '../cli/table.js';
-import { InputError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { measureClockOffset, Roster } from '../orchestrator/roster.js';
 import { ProtocolClient, uniqueClientId } from '../protocol/client.js';
@@ -16,14 +16,19 @@ export default class Agents extends BaseCommand {
   ];
   static flags = {
     ...brokerFlags,
+    broker: requiredBrokerFlag,
     json: Flags.boolean({ description: 'Print the agents as JSON.' }),
-    wait: Flags.integer({ description: 'Milliseconds to collect retained statuses.', default: 1000 }),
+    wait: Flags.string({
+      description: 'How long to collect the retained statuses (a bare number is milliseconds).',
+      default: '1s',
+      helpValue: 'duration',
+    }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Agents);
-    if (!flags.broker)
-      throw new InputError('--broker (or SCALPELS_BROKER) is required: which broker do the agents use?');
+    // Before durations were written like the other flags', --wait took milliseconds.
+    const waitMs = durationFlag('--wait', /^\s*\d+\s*$/.test(flags.wait) ? `${flags.wait}ms` : flags.wait);
     const log = createLogger({ level: flags.debug ? 'debug' : 'error' });
     const client = await ProtocolClient.connect({
       ...brokerOptions(flags, flags.broker),
@@ -34,7 +39,7 @@ export default class Agents extends BaseCommand {
     try {
       const roster = new Roster(client);
       await roster.start();
-      await new Promise((r) => setTimeout(r, flags.wait));
+      await new Promise((r) => setTimeout(r, waitMs));
       const agents = await Promise.all(
         roster.all().map(async ({ info, online }) => ({
           ...info,

@@ -10,28 +10,22 @@ import { compareResultJson } from '../report/compare-result.js';
 export default class Compare extends BaseCommand {
   static summary = 'Compare runs against a baseline and apply gates: the CI check.';
   static description =
-    `The first run is the baseline; every other run is compared with it, step by step (steps matched by name).
-Iteration durations are classified better / worse / no significant change with a Mann-Whitney U test, and the
-median's relative change gets a bootstrap 95 % interval (10 000 resamples, fixed seed: reproducible).
+    `The first run is the baseline; every other run is compared with it, step by step (steps matched by name). Iteration durations are classified better / worse / no significant change with a Mann-Whitney U test, and the median's relative change gets a bootstrap 95 % interval (10 000 resamples, fixed seed: reproducible).
 
-A gate "<metric>:<aggregation>:<+|-><n>[%]" fails when the change is beyond its tolerance in its direction ("+":
-an increase fails) and, for durations, the Mann-Whitney test says the change is significant. Without --gate, the
-gates come from the scenario's compare.gates.
+A gate "<metric>:<aggregation>:<+|-><n>[%]" fails when the change is beyond its tolerance in its direction ("+": an increase fails) and, for durations, the Mann-Whitney test says the change is significant. Without --gate, the gates come from the scenario's compare.gates.
 
-Exit codes: 0 every gate passed (or no gates); 1 a gate failed; 2 invalid input (unknown run or step, bad gate);
-3 the store could not be read.`;
+Exit codes: 0 every gate passed (or no gates); 1 a gate failed; 2 invalid input (unknown run or step, bad gate); 3 the store could not be read.`;
   static examples = [
     '<%= config.bin %> compare baseline latest --gate "duration:p(95):+10%"',
     '<%= config.bin %> compare baseline latest --gate "duration:med:+5%" --step boot --junit gate.xml --markdown gate.md',
     '<%= config.bin %> compare baseline latest~1 latest --gate "procstat.cpu_usage{process_name=uwsgi}:avg:+15%" --json',
   ];
-  static strict = false;
   static args = {
     baseline: Args.string({
-      description: 'The baseline run (id, unique id prefix, tag, latest~N).',
+      description: 'The baseline run (id, unique id prefix, tag, latest, latest~N).',
       required: true,
     }),
-    runs: Args.string({ description: 'Runs to compare with the baseline (one or more).' }),
+    runs: Args.string({ description: 'Runs to compare with the baseline (one or more).', multiple: true }),
   };
   static flags = {
     ...storeFlags,

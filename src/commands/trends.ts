@@ -13,8 +13,7 @@ export default class Trends extends BaseCommand {
   static summary =
     "Chart a scenario's stored runs over time: per step median, p95, success rate and tracer aggregates.";
   static description =
-    `Every stored run of the scenario, oldest first (the last --limit runs), with each run linked to its own report,
-written beside the trends page in <name>-runs/ (existing reports are kept: a finished run does not change).
+    `Every stored run of the scenario, oldest first (the last --limit runs), with each run linked to its own report, written beside the trends page in <name>-runs/ (existing reports are kept: a finished run does not change).
 
 Exit codes: 0 written; 2 invalid input (no run of that scenario, bad metric); 3 the store could not be read.`;
   static examples = [

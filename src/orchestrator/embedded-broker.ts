@@ -38,10 +38,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const server: Server = options.tls
     ? createTlsServer({ key: options.tls.key, cert: options.tls.cert, noDelay: true }, broker.handle)
     : createServer({ noDelay: true }, broker.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    // Not listening: release the broker too, or its timers keep the process alive.
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {

@@ -75,7 +75,10 @@ const BACKGROUND_STOP_MS = 5_000;
 /** Lines of output kept in a hook record. */
 const OUTPUT_LINES = 10;
 
-/** Process groups of background actions, killed if the runner exits without its teardown. */
+/**
+ * Process groups of running actions, foreground and background, killed if the runner exits
+ * without waiting for them (a second Ctrl-C) or without its teardown.
+ */
 const liveGroups = new Set<number>();
 let exitHandlerInstalled = false;
 function track(pid: number): void {
@@ -91,6 +94,10 @@ function track(pid: number): void {
       }
     }
   });
+}
+
+function untrack(pid: number | undefined): void {
+  if (pid !== undefined) liveGroups.delete(pid);
 }
 
 function commandOf(spec: ExecAction): { file: string; args: string[]; label: string } {
@@ -160,7 +167,12 @@ async function runExec(spec: ExecAction, env: HookEnv, opts: RunOptions): Promis
   const timeoutMs = timeoutOf(spec);
   const startNs = nowNs();
   const startedAt = new Date().toISOString();
+  let pgid: number | undefined;
   const r = await runCommand({
+    onSpawn: (pid) => {
+      pgid = pid;
+      track(pid);
+    },
     file,
     args,
     cwd: spec.cwd ? resolve(env.baseDir, spec.cwd) : env.baseDir,
@@ -170,6 +182,8 @@ async function runExec(spec: ExecAction, env: HookEnv, opts: RunOptions): Promis
     capture: 'both',
     timeoutMessage: `timed out after ${formatDuration(timeoutMs)}`,
   });
+  // Done: what the action left running in its group is its own business, as before.
+  untrack(pgid);
   const ok = !r.error && r.code === 0;
   const rec: HookRecord = {
     name: opts.name,
@@ -414,7 +428,7 @@ export class ActionScope {
         clearTimeout(timer);
         // The leader is gone; children it left in its group get the same end.
         signal('SIGKILL');
-        liveGroups.delete(pid);
+        untrack(pid);
         child.stdout?.destroy();
         child.stderr?.destroy();
       }),

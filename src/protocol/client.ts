@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { RuntimeFailure, systemErrorText } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import {
   type Draft,
@@ -50,6 +51,8 @@ export class ProtocolClient {
   private readonly handlers: { pattern: string; handler: Handler }[] = [];
   private readonly pending = new Map<string, { resolve: (r: ReplyMessage) => void; timer: NodeJS.Timeout }>();
   readonly replyTopic: string;
+  /** Set by close(): the connection going away is then expected, not a loss worth a warning. */
+  private closing = false;
 
   private constructor(
     readonly mqtt: MqttClient,
@@ -76,12 +79,24 @@ export class ProtocolClient {
         ? { topic: options.will.topic, payload: encodeMessage(options.will.message), qos: 1, retain: true }
         : undefined,
     };
-    const client = await mqtt.connectAsync(options.url, mqttOptions);
+    let client: MqttClient;
+    try {
+      client = await mqtt.connectAsync(options.url, mqttOptions);
+    } catch (err) {
+      // One sentence naming the broker, not Node's "connect ECONNREFUSED 127.0.0.1:1".
+      throw new RuntimeFailure(
+        `cannot reach the broker at ${redactUrl(options.url)}: ${systemErrorText(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
     const pc = new ProtocolClient(client, options);
     client.on('error', (err) => options.log.warn('mqtt error', { error: err.message }));
-    client.on('offline', () =>
-      options.log.warn('broker connection lost; reconnecting', { broker: redactUrl(options.url) }),
-    );
+    client.on('offline', () => {
+      if (!pc.closing)
+        options.log.warn('broker connection lost; reconnecting', { broker: redactUrl(options.url) });
+    });
     // Exponential backoff between reconnection attempts (mqtt.js only has a fixed period),
     // so a fleet does not hammer a broker that is coming back up.
     client.on('reconnect', () => {
@@ -145,6 +160,7 @@ export class ProtocolClient {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
     // A persistent session outlives the connection: drop its subscriptions first so the

@@ -4,6 +4,9 @@
  */
 import { ERROR_CODES } from './messages.js';
 
+/** The shortest lease agents accept: a shorter one would expire between two renewals. */
+export const MIN_LEASE_MS = 1000;
+
 const name = { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$' };
 const str = { type: 'string', maxLength: 4096 };
 const count = { type: 'integer', minimum: 0 };
@@ -74,12 +77,12 @@ export const messageSchema = {
       tracer: name,
       params: { type: 'object' },
       intervalMs: { type: 'number', minimum: 10, maximum: 86_400_000 },
-      leaseMs: { type: 'number', minimum: 1000 },
+      leaseMs: { type: 'number', minimum: MIN_LEASE_MS },
     }),
     request('stop', ['run', 'stream'], { run: name, stream: name }),
     request('stop-run', ['run'], { run: name }),
     request('mark', ['run'], { run: name }),
-    request('renew', ['run', 'leaseMs'], { run: name, leaseMs: { type: 'number', minimum: 1000 } }),
+    request('renew', ['run', 'leaseMs'], { run: name, leaseMs: { type: 'number', minimum: MIN_LEASE_MS } }),
     request('resend', ['run', 'stream', 'seqs'], {
       run: name,
       stream: name,

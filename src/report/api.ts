@@ -2,9 +2,9 @@
  * What the commands call: resolve runs, load them once, and produce a report, a comparison or
  * trends. Each function takes the store's read side only (DESIGN.md §8: report/ reads the store).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { errorMessage, RuntimeFailure } from '../core/errors.js';
+import { prepareOutputFile } from '../core/paths.js';
 import { LocalStore } from '../store/local/local-store.js';
 import type { RunRecord } from '../store/run-record.js';
 import type { RunReader } from '../store/store.js';
@@ -152,9 +152,8 @@ export async function renderTrends(
 
 /** Writes a text file, creating its directory; returns the absolute path. */
 export async function writeOutput(path: string, text: string): Promise<string> {
-  const abs = resolve(path);
+  const abs = await prepareOutputFile(path);
   try {
-    await mkdir(dirname(abs), { recursive: true });
     await writeFile(abs, text);
   } catch (err) {
     throw new RuntimeFailure(`cannot write ${abs}: ${errorMessage(err)}`, { cause: err });

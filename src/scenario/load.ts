@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, parse } from 'yaml';
-import { InputError } from '../core/errors.js';
+import { InputError, systemErrorText } from '../core/errors.js';
 import { schemasDir } from '../core/paths.js';
 import { didYouMean } from '../core/registry.js';
 import type { MeasurementSpec } from '../tracers/manifest.js';
@@ -52,9 +52,7 @@ export function loadScenarioFile(file: string, options: LoadOptions): LoadedScen
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new InputError(
-      `cannot read scenario ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    throw new InputError(`cannot read scenario ${file}: ${systemErrorText(err)}`);
   }
   return loadScenario(file, text, options);
 }

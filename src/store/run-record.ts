@@ -151,4 +151,17 @@ export interface RunRecord {
   error?: string;
   /** Results of the scenario's setup and teardown actions. */
   hooks?: HookRecord[];
+  /**
+   * `run --compare-to`: the comparison with the baseline and its gates, the object
+   * `scalpels compare --json` prints. A failed gate makes a passed run `failed` (exit 1).
+   */
+  comparison?: RunComparison;
+}
+
+/** What the store needs to know of a comparison; the rest is the report's business. */
+export interface RunComparison {
+  baseline: string;
+  passed: boolean;
+  failed: number;
+  gates: unknown[];
 }

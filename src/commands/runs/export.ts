@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { storeFlags } from '../../cli/flags.js';
 import { openStore } from '../../cli/store-factory.js';
+import { prepareOutputFile } from '../../core/paths.js';
 import { exportRun } from '../../store/local/archive.js';
 
 export default class RunsExport extends BaseCommand {
@@ -30,7 +31,7 @@ export default class RunsExport extends BaseCommand {
     const { args, flags } = await this.parse(RunsExport);
     const store = openStore(flags);
     const record = await store.resolveRun(args.run);
-    await exportRun(store, record, flags.output);
+    await exportRun(store, record, await prepareOutputFile(flags.output));
     this.log(`Exported run ${record.id} to ${flags.output}.`);
   }
 }

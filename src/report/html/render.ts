@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, extname, join } from 'node:path';
 import Handlebars from 'handlebars';
-import { InputError } from '../../core/errors.js';
+import { InputError, oneLine } from '../../core/errors.js';
 import { templatesDir as defaultTemplatesDir } from '../../core/paths.js';
 import { registerHelpers } from './helpers.js';
 
@@ -99,6 +99,6 @@ export function renderTemplate(layout: string, model: object, options: TemplateO
     const template = hb.compile(source, { strict: false, preventIndent: true });
     return template({ ...model, assets });
   } catch (err) {
-    throw new InputError(`template ${layout}.hbs: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new InputError(`template ${layout}.hbs: ${oneLine((err as Error).message)}`, { cause: err });
   }
 }

@@ -8,13 +8,13 @@
  * Line protocol on disk is the same text InfluxDB ingests, so a run can be pushed to InfluxDB
  * later as is (`curl -XPOST 'http://influx:8086/write?db=scalpels' --data-binary @samples.lp`).
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, renameSync, type WriteStream, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGunzip, createGzip, type Gzip, constants as zlibConstants } from 'node:zlib';
-import { errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
+import { ExitCode, errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { sampleMatcher } from '../filter.js';
 import { decodeStream, encodeBatch } from '../line-protocol.js';
@@ -162,6 +162,33 @@ export class LocalStore implements Store, RunAdmin {
     // The target is first: if this stops half-way, the tag is on two runs (the newest wins), never on none.
     for (const record of changed) await writeJsonAtomic(join(this.runDir(record.id), RECORD_FILE), record);
     return changed[0]?.id === target.id ? changed[0] : target;
+  }
+
+  /** Rewrites a stored run's record (run --compare-to adds the comparison once the run is stored). */
+  async writeRecord(record: RunRecord): Promise<void> {
+    await writeJsonAtomic(join(this.runDir(record.id), RECORD_FILE), record);
+  }
+
+  /**
+   * Marks a run still `running` as interrupted, synchronously: for a runner that quits at once
+   * (a second Ctrl-C) and has no time left for asynchronous writes. Best effort: a runner
+   * that quits has nowhere to report a failure.
+   */
+  markInterruptedSync(runId: string, reason: string): void {
+    try {
+      const file = join(this.runDir(runId), RECORD_FILE);
+      const record = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+      if (record.status !== 'running') return;
+      record.status = 'interrupted';
+      record.exitCode = ExitCode.Interrupted;
+      record.error ??= reason;
+      record.endedAt ??= new Date().toISOString();
+      const tmp = `${file}.${process.pid}.quit.tmp`;
+      writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
+      renameSync(tmp, file);
+    } catch {
+      // Nothing left to do: the process is exiting.
+    }
   }
 
   /**

@@ -24,6 +24,8 @@ export interface CommandOptions {
   capture: 'stderr' | 'both';
   /** Shown as the error when the timeout fires, e.g. "timed out after 2s". */
   timeoutMessage?: string;
+  /** Told the process group's id once the command runs (to kill it if the runner quits at once). */
+  onSpawn?: (pgid: number) => void;
 }
 
 /** Bytes and lines of output kept: enough to see why, bounded for storage. */
@@ -68,6 +70,7 @@ export function runCommand(opts: CommandOptions): Promise<CommandResult> {
       });
       return;
     }
+    if (child.pid) opts.onSpawn?.(child.pid);
     let output = '';
     let killedFor: string | undefined;
     let finished = false;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { errorMessage } from '../../core/errors.js';
+import { errorMessage, oneLine } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { nowNs } from '../../core/sample.js';
 import type { ActionOutcome, IterationOutcome, WorkloadDefinition } from '../types.js';
@@ -92,7 +92,7 @@ export const moduleWorkload: WorkloadDefinition<ModuleParams> = {
         try {
           exports = await importModule(file);
         } catch (err) {
-          throw new Error(`cannot load module ${file}: ${errorMessage(err).split('\n')[0]}`);
+          throw new Error(`cannot load module ${file}: ${oneLine(errorMessage(err))}`);
         }
         const name = params.export ?? 'default';
         const candidate = exports[name];
