@@ -229,13 +229,13 @@ class GroupBuilder {
 
   /**
    * Grows the row capacity: to what the series will hold at the end of the run at its pace so
-   * far when the share of the run read is known (a little more, so that it rarely grows again),
-   * else twice. Each growth copies every column into fresh memory, which is dear on a VM (page
-   * faults); room never written costs nothing.
+   * far when the share of the run read is known (a little more, so that it rarely grows again;
+   * at most 16 times as much, for a series that only starts fast), else twice. Each growth
+   * copies every column into fresh memory, which is dear on a VM (page faults).
    */
   private grow(progress: number): void {
     let cap = this.cap * 2;
-    if (progress > 0) cap = Math.max(cap, Math.ceil((this.rows / progress) * 1.1) + 16);
+    if (progress > 0) cap = Math.min(Math.max(cap, Math.ceil((this.rows / progress) * 1.1)), this.cap * 16);
     // Zeroed memory comes cheap from the allocator; NaN gaps are filled lazily, per field.
     const t = new Float64Array(cap);
     t.set(this.t);
