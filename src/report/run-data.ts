@@ -4,7 +4,7 @@
  * charts) works from this, so a run of a million samples is read once, never as a million
  * objects kept in memory.
  */
-import type { Sample } from '../core/sample.js';
+import { FieldKind, fieldIndex, type RecordView, readRecords, type SeriesKey } from '../store/record-view.js';
 import type { RunRecord, StepRecord } from '../store/run-record.js';
 import type { RunReader } from '../store/store.js';
 import { sortedCopy } from './stats.js';
@@ -227,9 +227,16 @@ class GroupBuilder {
     public merges: boolean,
   ) {}
 
-  private grow(): void {
+  /**
+   * Grows the row capacity: to what the series will hold at the end of the run at its pace so
+   * far when the share of the run read is known (a little more, so that it rarely grows again;
+   * at most 16 times as much, for a series that only starts fast), else twice. Each growth
+   * copies every column into fresh memory, which is dear on a VM (page faults).
+   */
+  private grow(progress: number): void {
+    let cap = this.cap * 2;
+    if (progress > 0) cap = Math.min(Math.max(cap, Math.ceil((this.rows / progress) * 1.1)), this.cap * 16);
     // Zeroed memory comes cheap from the allocator; NaN gaps are filled lazily, per field.
-    const cap = this.cap * 2;
     const t = new Float64Array(cap);
     t.set(this.t);
     this.t = t;
@@ -244,28 +251,26 @@ class GroupBuilder {
     this.cap = cap;
   }
 
-  add(timeMs: number, step: number, fields: Sample['fields']): void {
+  add(timeMs: number, step: number, record: RecordView): void {
     const mergeRow = this.merges && this.rows > 0 && this.t[this.rows - 1] === timeMs;
     let row: number;
     if (mergeRow) row = this.rows - 1;
     else {
-      if (this.rows === this.cap) this.grow();
+      if (this.rows === this.cap) this.grow(record.progress);
       row = this.rows++;
       this.t[row] = timeMs;
       this.step[row] = step;
     }
     const names = this.names;
     let i = 0;
-    for (const name in fields) {
-      const raw = fields[name];
-      let v: number;
-      if (typeof raw === 'number') v = raw;
-      else if (typeof raw === 'bigint') v = Number(raw);
-      else if (typeof raw === 'boolean') v = raw ? 1 : 0;
-      else {
-        if (!(name in this.texts)) this.texts[name] = raw;
+    for (let k = 0; k < record.fieldCount; k++) {
+      const name = record.names[k];
+      const kind = record.kinds[k];
+      if (kind === FieldKind.string) {
+        if (!(name in this.texts)) this.texts[name] = record.strings[k];
         continue;
       }
+      const v = record.numbers[k];
       let col: FieldColumn;
       if (i < names.length && names[i] === name) col = this.cols[i];
       else {
@@ -273,7 +278,7 @@ class GroupBuilder {
         if (!found) {
           found = { data: new Float64Array(this.cap), covered: 0 };
           this.fields.set(name, found);
-          if (typeof raw === 'bigint') this.integerFields.add(name);
+          if (kind === FieldKind.integer) this.integerFields.add(name);
         }
         col = found;
         names[i] = name;
@@ -340,10 +345,42 @@ function nsToMsSince(ns: string | undefined, originMs: number): number | undefin
   }
 }
 
+/** Where the records of one series go, decided at its first record. */
+type Route =
+  | { to: 'iterations'; builder: IterationBuilder; step: string; worker: string; counts: boolean }
+  | { to: 'series'; group: GroupBuilder; step: number | undefined }
+  | { to: 'notice' }
+  | { to: 'hook' }
+  | { to: 'nowhere' };
+
+/** A field's value as `Number(value)` of the Sample's field would be. */
+function numberAt(record: RecordView, k: number): number {
+  return record.kinds[k] === FieldKind.string ? Number(record.strings[k]) : record.numbers[k];
+}
+
+/** A field's value as `String(value)` of the Sample's field would be (an integer beyond 2^53 aside). */
+function textAt(record: RecordView, k: number): string {
+  switch (record.kinds[k]) {
+    case FieldKind.string:
+      return record.strings[k];
+    case FieldKind.boolean:
+      return record.numbers[k] === 1 ? 'true' : 'false';
+    default:
+      return String(record.numbers[k]);
+  }
+}
+
+function isTrue(record: RecordView, k: number): boolean {
+  return k >= 0 && record.kinds[k] === FieldKind.boolean && record.numbers[k] === 1;
+}
+
 /**
  * Reads a run's samples once into RunData. Run-level tracer samples (no `step` tag) belong to
  * the step whose window holds their time; step-level ones to their tagged step, even when a
  * tracer's first reading precedes the step's start by a few milliseconds.
+ *
+ * The samples are read as records (readRecords): from the local store straight out of its
+ * line protocol, from any other store through readSamples; what is built is the same.
  */
 export async function loadRunData(
   reader: RunReader,
@@ -360,7 +397,8 @@ export async function loadRunData(
   const marks: Mark[] = [];
   const notices: Notice[] = [];
   const excluded = new Map<string, number>();
-  let samples = 0;
+  /** By SeriesKey id. */
+  const routes: Route[] = [];
   let hint = 0;
 
   const windowOf = (ms: number): number => {
@@ -375,14 +413,11 @@ export async function loadRunData(
     return -1;
   };
 
-  for await (const s of reader.readSamples(record.id)) {
-    samples++;
-    // Number(time) rounds to ~256 ns at today's epoch: far below anything a chart or a window
-    // boundary resolves, and it spares a BigInt allocation per sample.
-    const ms = Number(s.time) / 1e6 - originMs;
-    const m = s.measurement;
+  const routeOf = (series: SeriesKey): Route => {
+    const m = series.measurement;
+    const tags = series.tags;
     if (m === 'iteration' || m === 'action') {
-      const step = s.tags.step ?? '';
+      const step = tags.step ?? '';
       let builder: IterationBuilder | undefined;
       if (m === 'iteration') {
         builder = iterationBuilders.get(step);
@@ -391,7 +426,7 @@ export async function loadRunData(
           iterationBuilders.set(step, builder);
         }
       } else {
-        const name = s.tags.action ?? s.tags.name ?? 'action';
+        const name = tags.action ?? tags.name ?? 'action';
         let byName = actionBuilders.get(step);
         if (!byName) {
           byName = new Map();
@@ -403,44 +438,13 @@ export async function loadRunData(
           byName.set(name, builder);
         }
       }
-      const f = s.fields;
-      // Warmup iterations and those cut short by a stop are recorded but in no statistic (as in the run's summary).
-      if (f.warmup === true || f.interrupted === true) {
-        if (m === 'iteration') excluded.set(step, (excluded.get(step) ?? 0) + 1);
-        continue;
-      }
-      const duration = typeof f.duration === 'number' ? f.duration : Number(f.duration ?? Number.NaN);
-      const ok = f.ok === undefined ? f.error === undefined : f.ok === true;
-      builder.add(
-        ms,
-        duration,
-        ok,
-        typeof f.error === 'string' ? f.error : undefined,
-        typeof f.iteration === 'bigint' ? Number(f.iteration) : Number(f.iteration ?? -1),
-        s.tags.worker ?? '',
-      );
-      continue;
+      return { to: 'iterations', builder, step, worker: tags.worker ?? '', counts: m === 'iteration' };
     }
-    if (m === 'step') continue; // boundaries come from the record, which has them exactly
-    if (m === 'tracer_notice') {
-      const { run: _r, scenario: _s, ...tags } = s.tags;
-      notices.push({ atMs: ms, tags, message: String(s.fields.message ?? Object.values(s.fields)[0] ?? '') });
-      continue;
-    }
-    if (m === 'hook') {
-      marks.push({
-        name: `${s.tags.hook ?? s.tags.name ?? 'hook'}${s.tags.host ? ` on ${s.tags.host}` : ''}`,
-        phase: s.tags.phase ?? '',
-        atMs: ms,
-        step: s.tags.step ?? null,
-        durationMs: typeof s.fields.duration === 'number' ? s.fields.duration : undefined,
-        ok: typeof s.fields.ok === 'boolean' ? s.fields.ok : undefined,
-      });
-      continue;
-    }
-    if (!keepSeries) continue;
+    if (m === 'step') return { to: 'nowhere' }; // boundaries come from the record, which has them exactly
+    if (m === 'tracer_notice') return { to: 'notice' };
+    if (m === 'hook') return { to: 'hook' };
+    if (!keepSeries) return { to: 'nowhere' };
     // Line protocol writes tags sorted, so the keys usually arrive in order; sort only when they do not.
-    const tags = s.tags;
     let key = m;
     let merges = false;
     let prev = '';
@@ -458,17 +462,104 @@ export async function loadRunData(
       key = m;
       for (const k of Object.keys(tags).sort()) if (!VOLATILE_TAGS.has(k)) key += `,${k}=${tags[k]}`;
     }
-    let g = groups.get(key);
-    if (!g) {
+    let group = groups.get(key);
+    if (!group) {
       const identity: Record<string, string> = {};
       for (const k of Object.keys(tags).sort()) if (!VOLATILE_TAGS.has(k)) identity[k] = tags[k];
-      g = new GroupBuilder(m, identity, key, merges);
-      groups.set(key, g);
-    } else if (merges) g.merges = true;
-    const tagged = s.tags.step;
-    const step = tagged !== undefined ? (stepIndex.get(tagged) ?? windowOf(ms)) : windowOf(ms);
-    g.add(ms, step, s.fields);
-  }
+      group = new GroupBuilder(m, identity, key, merges);
+      groups.set(key, group);
+    } else if (merges) group.merges = true;
+    const tagged = tags.step;
+    return { to: 'series', group, step: tagged !== undefined ? stepIndex.get(tagged) : undefined };
+  };
+
+  const addIteration = (route: Route & { to: 'iterations' }, ms: number, r: RecordView): void => {
+    let warmup = -1;
+    let interrupted = -1;
+    let duration = -1;
+    let ok = -1;
+    let error = -1;
+    let iteration = -1;
+    for (let k = 0; k < r.fieldCount; k++) {
+      switch (r.names[k]) {
+        case 'duration':
+          duration = k;
+          break;
+        case 'ok':
+          ok = k;
+          break;
+        case 'error':
+          error = k;
+          break;
+        case 'iteration':
+          iteration = k;
+          break;
+        case 'warmup':
+          warmup = k;
+          break;
+        case 'interrupted':
+          interrupted = k;
+          break;
+      }
+    }
+    // Warmup iterations and those cut short by a stop are recorded but in no statistic (as in the run's summary).
+    if (isTrue(r, warmup) || isTrue(r, interrupted)) {
+      if (route.counts) excluded.set(route.step, (excluded.get(route.step) ?? 0) + 1);
+      return;
+    }
+    route.builder.add(
+      ms,
+      duration >= 0 ? numberAt(r, duration) : Number.NaN,
+      ok >= 0 ? isTrue(r, ok) : error < 0,
+      error >= 0 && r.kinds[error] === FieldKind.string ? r.strings[error] : undefined,
+      iteration >= 0 ? numberAt(r, iteration) : -1,
+      route.worker,
+    );
+  };
+
+  const visit = (r: RecordView): void => {
+    // The time as a double rounds to ~256 ns at today's epoch: far below anything a chart or a
+    // window boundary resolves, and it spares a BigInt per sample.
+    const ms = r.time / 1e6 - originMs;
+    const series = r.series;
+    let route = routes[series.id];
+    if (route === undefined) {
+      route = routeOf(series);
+      routes[series.id] = route;
+    }
+    switch (route.to) {
+      case 'series':
+        route.group.add(ms, route.step ?? windowOf(ms), r);
+        return;
+      case 'iterations':
+        addIteration(route, ms, r);
+        return;
+      case 'notice': {
+        const { run: _r, scenario: _s, ...tags } = series.tags;
+        const k = fieldIndex(r, 'message');
+        const message = k >= 0 ? textAt(r, k) : r.fieldCount > 0 ? textAt(r, 0) : '';
+        notices.push({ atMs: ms, tags, message });
+        return;
+      }
+      case 'hook': {
+        const tags = series.tags;
+        const duration = fieldIndex(r, 'duration');
+        const ok = fieldIndex(r, 'ok');
+        marks.push({
+          name: `${tags.hook ?? tags.name ?? 'hook'}${tags.host ? ` on ${tags.host}` : ''}`,
+          phase: tags.phase ?? '',
+          atMs: ms,
+          step: tags.step ?? null,
+          durationMs:
+            duration >= 0 && r.kinds[duration] === FieldKind.float ? r.numbers[duration] : undefined,
+          ok: ok >= 0 && r.kinds[ok] === FieldKind.boolean ? r.numbers[ok] === 1 : undefined,
+        });
+        return;
+      }
+    }
+  };
+
+  const samples = await readRecords(reader, record.id, visit);
 
   const iterations = new Map<string, IterationData>();
   for (const [name, b] of iterationBuilders) {

@@ -24,7 +24,9 @@
  * - Every record carries a nanosecond timestamp: the decoder refuses a line without one, since
  *   a sample without a time would get whatever time it happened to be read at.
  */
+import { isAscii } from 'node:buffer';
 import type { FieldValue, Sample } from '../core/sample.js';
+import { FieldKind, RecordView, type SeriesKey } from './record-view.js';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -316,6 +318,16 @@ class Parser {
   recordStart = 0;
   recordLine = 1;
   recordLineStart = 0;
+  /** In the final text: it does not end with a newline, so its last record may be torn. */
+  torn = false;
+  /** What series() parsed. */
+  measurement = '';
+  tags: Record<string, string> = {};
+  /** What scanValue() parsed, and where an integer's (or scanTime()'s timestamp's) text is. */
+  num = 0;
+  str = '';
+  valueStart = 0;
+  valueEnd = 0;
 
   reset(s: string, end: number, final: boolean, line: number): void {
     this.s = s;
@@ -327,6 +339,7 @@ class Parser {
     this.recordStart = 0;
     this.recordLine = line;
     this.recordLineStart = 0;
+    this.torn = final && end > 0 && s.charCodeAt(end - 1) !== NL;
   }
 
   fail(expected: string, at = this.i): never {
@@ -395,6 +408,119 @@ class Parser {
     this.markRecordStart();
     if (!this.skipBlank()) return undefined;
     this.markRecordStart();
+    this.series();
+    const measurement = this.measurement;
+    const tags = this.tags;
+    this.skipWhitespace();
+    const fields: Record<string, FieldValue> = {};
+    do {
+      const key = this.fieldKey();
+      put(fields, key, this.fieldValue(key));
+    } while (this.moreFields());
+    this.scanTime();
+    const time = this.bigTime();
+    this.endLine();
+    return { measurement, tags, fields, time };
+  }
+
+  /**
+   * The next record into `view` (see RecordView), or false at the end of the text. The text of
+   * a series (measurement and tags) is parsed once per read: `seen` recognises it afterwards,
+   * and the field keys of the series' previous record are matched before any is parsed.
+   */
+  nextRecord(view: RecordView, seen: SeenSeries): boolean {
+    this.markRecordStart();
+    if (!this.skipBlank()) return false;
+    this.markRecordStart();
+    const s = this.s;
+    const end = this.end;
+    const start = this.i;
+    // Writers repeat their series in the same order: first try the one that came after the last
+    // record's series last time. Its text holds no unescaped space, so the space after it ends it.
+    let known = seen.last?.next;
+    if (known !== undefined) {
+      const at = start + known.text.length;
+      if (at < end && s.charCodeAt(at) === SPACE && holds(s, start, known.text)) this.i = at;
+      else known = undefined;
+    }
+    if (known === undefined) {
+      // The series' text ends at the first space not preceded by a backslash, as series() reads it.
+      let i = start;
+      for (; i < end; i++) {
+        const c = s.charCodeAt(i);
+        if ((c === SPACE && s.charCodeAt(i - 1) !== BACKSLASH) || c === NL) break;
+      }
+      known = i < end && s.charCodeAt(i) === SPACE ? seen.byText.get(s.slice(start, i)) : undefined;
+      if (known) this.i = i;
+      else {
+        this.series();
+        const text = flat(s.slice(start, this.i));
+        const key = { id: seen.byText.size, measurement: this.measurement, tags: this.tags };
+        known = { key, text, next: undefined, raw: [], names: [], objectOrder: false };
+        seen.byText.set(text, known);
+      }
+    }
+
+    this.skipWhitespace();
+    const { raw, names } = known;
+    let i: number;
+    let k = 0;
+    // The keys read so far, once they stop matching the series' previous record.
+    let newRaw: string[] | undefined;
+    let newNames: string[] | undefined;
+    do {
+      i = this.i;
+      let name: string;
+      const expected = newRaw === undefined && k < raw.length ? raw[k] : undefined;
+      if (
+        expected !== undefined &&
+        i + expected.length < end &&
+        s.charCodeAt(i + expected.length) === EQUALS &&
+        holds(s, i, expected)
+      ) {
+        name = names[k];
+        this.i = i + expected.length + 1;
+      } else {
+        if (newRaw === undefined || newNames === undefined) {
+          newRaw = raw.slice(0, k);
+          newNames = names.slice(0, k);
+        }
+        name = flat(this.fieldKey());
+        newRaw.push(flat(s.slice(i, this.i - 1)));
+        newNames.push(name);
+      }
+      const kind = this.scanValue(name);
+      view.names[k] = name;
+      view.kinds[k] = kind;
+      if (kind === FieldKind.string) view.strings[k] = this.str;
+      else view.numbers[k] = this.num;
+      k++;
+    } while (this.moreFields());
+    if (newRaw === undefined && k < raw.length) {
+      newRaw = raw.slice(0, k);
+      newNames = names.slice(0, k);
+    }
+    if (newRaw !== undefined && newNames !== undefined) {
+      known.raw = newRaw;
+      known.names = newNames;
+      known.objectOrder = needsObjectOrder(newNames);
+    }
+    view.fieldCount = k;
+    if (known.objectOrder) toObjectOrder(view);
+
+    this.scanTime();
+    let time = integerValue(s, this.valueStart, this.valueEnd);
+    if (Number.isNaN(time)) time = Number(this.bigTime());
+    this.endLine();
+    view.series = known.key;
+    view.time = time;
+    if (seen.last) seen.last.next = known;
+    seen.last = known;
+    return true;
+  }
+
+  /** Parses the measurement and tags at `i` into `measurement` and `tags`; leaves `i` at the space after them. */
+  series(): void {
     const s = this.s;
     const end = this.end;
 
@@ -461,60 +587,81 @@ class Parser {
       if (Object.hasOwn(tags, key)) this.fail(`tag ${JSON.stringify(key)} only once`, start);
       put(tags, key, escaped ? unescapeName(rawValue, false) : rawValue);
     }
-
-    // Fields: key=value pairs, up to an unescaped space.
     this.i = i;
-    this.skipWhitespace();
-    i = this.i;
-    const fields: Record<string, FieldValue> = {};
+    this.measurement = measurement;
+    this.tags = tags;
+  }
+
+  /** Parses the field key at `i`; leaves `i` just after its `=`. */
+  fieldKey(): string {
+    const s = this.s;
+    const end = this.end;
+    let i = this.i;
+    const start = i;
+    let c = i < end ? s.charCodeAt(i) : -1;
+    if (c === -1 || c === EQUALS || isDelimiter(c)) this.fail('a field key', i);
+    let escaped = false;
     for (;;) {
-      start = i;
-      c = i < end ? s.charCodeAt(i) : -1;
-      if (c === -1 || c === EQUALS || isDelimiter(c)) this.fail('a field key', i);
-      escaped = false;
-      for (;;) {
-        if (c === BACKSLASH) {
-          escaped = true;
-          i += 2;
-        } else {
-          if (c === EQUALS) break;
-          if (c === -1 || isDelimiter(c))
-            this.fail(`"=" after field key ${JSON.stringify(s.slice(start, i))}`, i);
-          i++;
-        }
-        c = i < end ? s.charCodeAt(i) : -1;
-      }
-      const rawKey = s.slice(start, i);
-      const key = escaped ? unescapeName(rawKey, true) : rawKey;
-      i++;
-      this.i = i;
-      put(fields, key, this.fieldValue(key));
-      i = this.i;
-      c = i < end ? s.charCodeAt(i) : -1;
-      if (c === COMMA) {
+      if (c === BACKSLASH) {
+        escaped = true;
+        i += 2;
+      } else {
+        if (c === EQUALS) break;
+        if (c === -1 || isDelimiter(c))
+          this.fail(`"=" after field key ${JSON.stringify(s.slice(start, i))}`, i);
         i++;
-        continue;
       }
-      if (c === SPACE) break;
-      this.fail('a space and a timestamp after the fields', i);
+      c = i < end ? s.charCodeAt(i) : -1;
     }
+    const rawKey = s.slice(start, i);
+    this.i = i + 1;
+    return escaped ? unescapeName(rawKey, true) : rawKey;
+  }
 
-    // Timestamp: an integer of nanoseconds, then nothing but spaces to the end of the line.
-    this.i = i;
+  /** After a field value: true (past the comma) when another field follows, false when the timestamp does. */
+  moreFields(): boolean {
+    const i = this.i;
+    const c = i < this.end ? this.s.charCodeAt(i) : -1;
+    if (c === COMMA) {
+      this.i = i + 1;
+      return true;
+    }
+    if (c === SPACE) return false;
+    return this.fail('a space and a timestamp after the fields', i);
+  }
+
+  /** Finds the timestamp, an integer of nanoseconds: its text is left in `valueStart`…`valueEnd`. */
+  scanTime(): void {
     this.skipWhitespace();
-    i = this.i;
-    start = i;
+    const s = this.s;
+    const end = this.end;
+    let i = this.i;
+    const start = i;
     if (i < end && s.charCodeAt(i) === MINUS) i++;
     const digits = i;
     while (i < end) {
-      c = s.charCodeAt(i);
+      const c = s.charCodeAt(i);
       if (c < 48 || c > 57) break;
       i++;
     }
     if (i === digits) this.fail('a timestamp (integer nanoseconds)', i);
-    const time = BigInt(s.slice(start, i));
+    this.valueStart = start;
+    this.valueEnd = i;
+  }
+
+  /** The timestamp scanTime found, as a BigInt. */
+  bigTime(): bigint {
+    const time = BigInt(this.s.slice(this.valueStart, this.valueEnd));
     if (time < INT64_MIN || time > INT64_MAX)
-      this.fail('a timestamp within the 64-bit nanosecond range', start);
+      this.fail('a timestamp within the 64-bit nanosecond range', this.valueStart);
+    return time;
+  }
+
+  /** After the timestamp: nothing but spaces to the end of the line. */
+  endLine(): void {
+    const s = this.s;
+    const end = this.end;
+    let i = this.valueEnd;
     while (i < end && s.charCodeAt(i) === SPACE) i++;
     if (i < end) {
       if (s.charCodeAt(i) !== NL) this.fail('the end of the line after the timestamp', i);
@@ -526,11 +673,28 @@ class Parser {
       this.fail('the end of the line', i);
     }
     this.i = i;
-    return { measurement, tags, fields, time };
   }
 
-  /** Parses the field value at `this.i` and leaves `this.i` just after it. */
+  /** Parses the field value at `i` and leaves `i` just after it. */
   fieldValue(key: string): FieldValue {
+    switch (this.scanValue(key)) {
+      case FieldKind.string:
+        return this.str;
+      case FieldKind.integer:
+        return BigInt(this.s.slice(this.valueStart, this.valueEnd));
+      case FieldKind.boolean:
+        return this.num === 1;
+      default:
+        return this.num;
+    }
+  }
+
+  /**
+   * Parses the field value at `i` and leaves `i` just after it. Its value goes to `str` (a
+   * string) or `num` (a float; a boolean as 1 or 0; an integer as its nearest double, with its
+   * text, sign and digits, in `valueStart`…`valueEnd` for whoever wants it exactly).
+   */
+  scanValue(key: string): FieldKind {
     const s = this.s;
     const end = this.end;
     let i = this.i;
@@ -570,31 +734,61 @@ class Parser {
       }
       const raw = s.slice(start, i);
       this.i = i + 1;
-      return escaped ? unescapeString(raw) : raw;
+      this.str = escaped ? unescapeString(raw) : raw;
+      return FieldKind.string;
     }
 
+    // One pass to the end of the value that also reads it as a plain decimal (digits, at most one
+    // dot, a leading minus): most integers and many floats need no second look.
     const start = i;
-    while (i < end && !isDelimiter(s.charCodeAt(i))) i++;
-    const text = s.slice(start, i);
+    let mantissa = 0;
+    let digits = 0;
+    let dot = -1;
+    /** The first character that is not part of a plain decimal, or −1. */
+    let other = -1;
+    for (; i < end; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        mantissa = mantissa * 10 + (c - 48);
+        digits++;
+      } else if (c === COMMA || c === SPACE || c === NL) break;
+      else if (c === DOT && dot < 0) dot = i;
+      else if (other < 0 && !(c === MINUS && i === start)) other = i;
+    }
     this.i = i;
 
     if ((first >= 48 && first <= 57) || first === MINUS || first === DOT) {
-      const lastChar = text.charCodeAt(text.length - 1);
+      const lastChar = s.charCodeAt(i - 1);
       if (lastChar === 105 /* i */) {
-        let j = text.charCodeAt(0) === MINUS ? 1 : 0;
-        const digitsFrom = j;
-        for (; j < text.length - 1; j++) {
-          const c = text.charCodeAt(j);
-          if (c < 48 || c > 57) break;
-        }
-        if (j !== text.length - 1 || j === digitsFrom) {
+        // Digits only, after an optional minus: the "i" is the only character a plain decimal lacks.
+        if (other !== i - 1 || dot >= 0 || digits === 0) {
           this.fail(`an integer (digits then "i") for field ${JSON.stringify(key)}`, start);
         }
-        const value = BigInt(text.slice(0, -1));
-        if (value < INT64_MIN || value > INT64_MAX) {
-          this.fail(`an integer within the 64-bit range for field ${JSON.stringify(key)}`, start);
+        const digitsEnd = i - 1;
+        this.valueStart = start;
+        this.valueEnd = digitsEnd;
+        let value =
+          digits <= 15
+            ? first === MINUS && mantissa !== 0
+              ? -mantissa
+              : mantissa
+            : integerValue(s, start, digitsEnd);
+        if (Number.isNaN(value)) {
+          const big = BigInt(s.slice(start, digitsEnd));
+          if (big < INT64_MIN || big > INT64_MAX) {
+            this.fail(`an integer within the 64-bit range for field ${JSON.stringify(key)}`, start);
+          }
+          value = Number(big);
         }
-        return value;
+        this.num = value;
+        return FieldKind.integer;
+      }
+      if (other < 0 && digits > 0 && digits <= 15) {
+        // Exact: the mantissa and the power of ten are exact doubles, and one division rounds
+        // once, to the nearest, which is what Number(text) gives.
+        const value = mantissa / POWERS_OF_TEN[dot < 0 ? 0 : i - dot - 1];
+        this.num = first === MINUS ? -value : value;
+        return FieldKind.float;
       }
       if (lastChar === 117 /* u */) {
         this.fail(
@@ -603,36 +797,127 @@ class Parser {
         );
       }
       // Number() also accepts hex, binary and "Infinity": allow only what InfluxDB's scanner does.
-      for (let j = 0; j < text.length; j++) {
-        const c = text.charCodeAt(j);
+      for (let j = start; j < i; j++) {
+        const c = s.charCodeAt(j);
         if (!((c >= 48 && c <= 57) || c === DOT || c === MINUS || c === 43 || c === 101 || c === 69)) {
-          this.fail(`a number for field ${JSON.stringify(key)}`, start + j);
+          this.fail(`a number for field ${JSON.stringify(key)}`, j);
         }
       }
-      const value = Number(text);
+      const value = Number(s.slice(start, i));
       if (!Number.isFinite(value)) this.fail(`a finite number for field ${JSON.stringify(key)}`, start);
-      return value;
+      this.num = value;
+      return FieldKind.float;
     }
 
-    switch (text) {
+    switch (s.slice(start, i)) {
       case 't':
       case 'T':
       case 'true':
       case 'True':
       case 'TRUE':
-        return true;
+        this.num = 1;
+        return FieldKind.boolean;
       case 'f':
       case 'F':
       case 'false':
       case 'False':
       case 'FALSE':
-        return false;
+        this.num = 0;
+        return FieldKind.boolean;
     }
     return this.fail(
       `a value for field ${JSON.stringify(key)}: a number, an integer ending in "i", a quoted string or a boolean`,
       start,
     );
   }
+}
+
+/** The series met in one read (nextRecord): by their text, and the last record's. */
+class SeenSeries {
+  readonly byText = new Map<string, KnownSeries>();
+  last: KnownSeries | undefined;
+}
+
+/** A series met in a read (nextRecord): its key, and the field keys of its last record, raw and unescaped. */
+interface KnownSeries {
+  key: SeriesKey;
+  /** The series as written (measurement and tags, escaped). */
+  text: string;
+  /** The series of the record that followed this one's last record. */
+  next: KnownSeries | undefined;
+  raw: string[];
+  names: string[];
+  /** The keys hold a duplicate or an array index, which a fields object orders differently (toObjectOrder). */
+  objectOrder: boolean;
+}
+
+/** 10^0 … 10^15, each an exact double (written out: Math.pow need not be exact). */
+const POWERS_OF_TEN = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * A copy of `s` in a string of its own. A slice of a long string shares the long string (and
+ * keeps it alive), and reading it character by character goes through the share: what is kept
+ * for a whole read and compared with every record is better flat.
+ */
+function flat(s: string): string {
+  return JSON.parse(JSON.stringify(s));
+}
+
+/** Whether `s` holds `text` at `at`: startsWith without a builtin call, for a few characters. */
+function holds(s: string, at: number, text: string): boolean {
+  for (let j = 0; j < text.length; j++) if (s.charCodeAt(at + j) !== text.charCodeAt(j)) return false;
+  return true;
+}
+
+/**
+ * The nearest double to the decimal integer s[from, to) (an optional "-", then digits), as
+ * `Number(BigInt(text))` gives it, without the BigInt; NaN for the few texts where only a BigInt
+ * can tell (over 19 digits, or 19 above 4.6e18). Up to 15 digits the value is exact. Up to 19 it
+ * is hi × 10^9 + lo: hi × 10^9 is exact while hi × 1953125 (10^9 / 2^9) stays below 2^53, so
+ * the one addition rounds the true value once, to the nearest, as Number(bigint) does.
+ */
+function integerValue(s: string, from: number, to: number): number {
+  const negative = s.charCodeAt(from) === MINUS;
+  if (negative) from++;
+  const n = to - from;
+  let v = 0;
+  if (n <= 15) {
+    for (let i = from; i < to; i++) v = v * 10 + (s.charCodeAt(i) - 48);
+  } else if (n <= 19) {
+    const split = to - 9;
+    let hi = 0;
+    for (let i = from; i < split; i++) hi = hi * 10 + (s.charCodeAt(i) - 48);
+    if (hi > 4_611_686_018) return Number.NaN;
+    let lo = 0;
+    for (let i = split; i < to; i++) lo = lo * 10 + (s.charCodeAt(i) - 48);
+    v = hi * 1e9 + lo;
+  } else return Number.NaN;
+  // A BigInt has no −0, so neither has its Number.
+  return negative && v !== 0 ? -v : v;
+}
+
+/** Whether a fields object would order these keys otherwise than written: a duplicate, or an array index (first, ascending). */
+function needsObjectOrder(names: string[]): boolean {
+  if (new Set(names).size !== names.length) return true;
+  return names.some((name) => name !== '4294967295' && String(Number(name) >>> 0) === name);
+}
+
+/** Reorders a view's fields as put() into an object would: array indexes first, a repeated key where it first came, with its last value. */
+function toObjectOrder(view: RecordView): void {
+  const order: Record<string, number> = {};
+  for (let k = 0; k < view.fieldCount; k++) put(order, view.names[k], k);
+  const picked = Object.values(order);
+  const names = picked.map((k) => view.names[k]);
+  const kinds = picked.map((k) => view.kinds[k]);
+  const numbers = picked.map((k) => view.numbers[k]);
+  const strings = picked.map((k) => view.strings[k]);
+  for (let k = 0; k < picked.length; k++) {
+    view.names[k] = names[k];
+    view.kinds[k] = kinds[k];
+    view.numbers[k] = numbers[k];
+    view.strings[k] = strings[k];
+  }
+  view.fieldCount = picked.length;
 }
 
 /**
@@ -679,43 +964,113 @@ export async function* decodeStream(
   options: DecodeStreamOptions = {},
 ): AsyncGenerator<Sample> {
   const parser: Parser = new Parser();
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
-  let buf = '';
-  let line = 1;
-  for await (const chunk of chunks) {
-    buf += typeof chunk === 'string' ? chunk : utf8.decode(chunk, { stream: true });
-    // Parse only whole physical lines; a record cut off inside a string waits for the next chunk.
-    const cut = buf.lastIndexOf('\n') + 1;
-    if (cut === 0) continue;
-    parser.reset(buf, cut, false, line);
-    for (;;) {
-      let sample: Sample | undefined;
-      try {
-        sample = parser.next();
-      } catch (err) {
-        if (err !== NEED_MORE) throw err;
-        parser.rewind();
-        sample = undefined;
-      }
-      if (sample === undefined) break;
+  const read = () => parser.next();
+  const tornOk = options.allowTruncatedEnd === true;
+  for await (const _ of wholeLines(chunks, parser)) {
+    for (let sample = take(parser, read, tornOk); sample !== undefined; sample = take(parser, read, tornOk))
       yield sample;
+  }
+}
+
+/**
+ * Decodes line protocol arriving in chunks as decodeStream does, but into one RecordView,
+ * reused: `visit` is called once per record and must not keep the view. This is the read of
+ * a consumer that folds millions of records into columns: no object per record, no BigInt,
+ * each series' tags parsed once. Resolves to the number of records.
+ */
+export async function decodeRecords(
+  chunks: AsyncIterable<string | Uint8Array>,
+  visit: (record: RecordView) => void,
+  options: DecodeStreamOptions = {},
+): Promise<number> {
+  const parser: Parser = new Parser();
+  const view = new RecordView();
+  const seen = new SeenSeries();
+  const read = () => (parser.nextRecord(view, seen) ? view : undefined);
+  const tornOk = options.allowTruncatedEnd === true;
+  let records = 0;
+  for await (const _ of wholeLines(chunks, parser)) {
+    while (take(parser, read, tornOk) !== undefined) {
+      visit(view);
+      records++;
     }
-    buf = buf.slice(parser.i);
+  }
+  return records;
+}
+
+/**
+ * Hands `parser` the text of `chunks`, whole physical lines at a time: at each yield it holds
+ * what has arrived up to the last newline, for the caller to `take` records from until none is
+ * left whole; a record cut off (inside a string, say) is parsed again with the next chunk. The
+ * last yield holds the rest, final.
+ *
+ * What is left over is kept as bytes, not text, so that each piece of text is one flat string
+ * (a concatenation would make every character access of the parser go through it), and
+ * text that is all ASCII, nearly always, is made from the bytes by a copy instead of a UTF-8
+ * decode. A chunk is copied before the next is asked for, so a source may reuse its buffer.
+ */
+async function* wholeLines(chunks: AsyncIterable<string | Uint8Array>, parser: Parser): AsyncGenerator<void> {
+  // Decoded whole (never split inside a character: pieces end at a newline), so a BOM would be
+  // dropped at the start of any piece: the one at the start of the stream is dropped below.
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let work = Buffer.allocUnsafe(1 << 16);
+  let used = 0;
+  let line = 1;
+  /** Whether a BOM may still be ahead (the stream's first three bytes are not in yet). */
+  let bom = true;
+  let ascii = true;
+  const text = (end: number): string => {
+    const bytes = work.subarray(0, end);
+    ascii = isAscii(bytes);
+    return ascii ? work.toString('latin1', 0, end) : utf8.decode(bytes);
+  };
+  for await (const chunk of chunks) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (bytes.length === 0) continue;
+    if (used + bytes.length > work.length) {
+      const grown = Buffer.allocUnsafe(Math.max(work.length * 2, used + bytes.length));
+      work.copy(grown, 0, 0, used);
+      work = grown;
+    }
+    work.set(bytes, used);
+    used += bytes.length;
+    if (bom && used >= 3) {
+      bom = false;
+      if (work[0] === 0xef && work[1] === 0xbb && work[2] === 0xbf) {
+        work.copyWithin(0, 3, used);
+        used -= 3;
+      }
+    }
+    // (With nothing left, as after a lone BOM, a search from −1 would search from the buffer's end.)
+    const cut = used > 0 ? work.lastIndexOf(NL, used - 1) + 1 : 0;
+    if (cut === 0) continue;
+    const piece = text(cut);
+    parser.reset(piece, piece.length, false, line);
+    yield;
+    const consumed = ascii ? parser.i : cut - Buffer.byteLength(piece.slice(parser.i));
+    work.copyWithin(0, consumed, used);
+    used -= consumed;
     line = parser.line;
   }
-  buf += utf8.decode();
-  parser.reset(buf, buf.length, true, line);
-  const torn = options.allowTruncatedEnd === true && buf.length > 0 && !buf.endsWith('\n');
-  for (;;) {
-    let sample: Sample | undefined;
-    try {
-      sample = parser.next();
-    } catch (err) {
-      // Only the last record can be torn, and only when the text stops mid-line.
-      if (torn && err instanceof LineProtocolError) return;
-      throw err;
+  const piece = text(used);
+  parser.reset(piece, piece.length, true, line);
+  yield;
+}
+
+/**
+ * Parses one record with `read`; undefined when the text so far holds no more whole records,
+ * or, with `tornOk`, when the final text's last record is torn (only the last record can be,
+ * and only when the text stops mid-line).
+ */
+function take<T>(parser: Parser, read: () => T | undefined, tornOk: boolean): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (err === NEED_MORE) {
+      parser.rewind();
+      return undefined;
     }
-    if (sample === undefined) return;
-    yield sample;
+    if (tornOk && parser.torn && err instanceof LineProtocolError) return undefined;
+    throw err;
   }
 }

@@ -27,7 +27,10 @@ export interface RunReader {
   listRuns(): Promise<RunRecord[]>;
   /** Resolves an id, unique id prefix, `latest`, `latest~N` or a tag name. */
   resolveRun(ref: string): Promise<RunRecord>;
-  /** Streams a run's samples matching the filter. */
+  /**
+   * Streams a run's samples matching the filter. (A reader that folds a whole run may read it
+   * without a Sample per record: readRecords in record-view.ts, native in the local store.)
+   */
   readSamples(runId: string, filter?: SampleFilter): AsyncIterable<Sample>;
   /** Where a run lives, for people: a directory, or the store's URL (never with credentials) and the run. */
   location(runId: string): string;

@@ -9,15 +9,25 @@
  * later as is (`curl -XPOST 'http://influx:8086/write?db=scalpels' --data-binary @samples.lp`).
  */
 import { createWriteStream, readFileSync, renameSync, type WriteStream, writeFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGunzip, createGzip, type Gzip, constants as zlibConstants } from 'node:zlib';
 import { ExitCode, errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { sampleMatcher } from '../filter.js';
-import { decodeStream, encodeBatch } from '../line-protocol.js';
+import { decodeRecords, decodeStream, encodeBatch } from '../line-protocol.js';
+import type { RecordReader, RecordView } from '../record-view.js';
 import { compareRuns, moveTag, resolveRunRef, validateTag } from '../resolve-run.js';
 import { validateRunId } from '../run-id.js';
 import type { RunRecord } from '../run-record.js';
@@ -31,6 +41,8 @@ const SAMPLES_FILE = 'samples.lp';
 const SAMPLES_GZ_FILE = 'samples.lp.gz';
 /** run.json files read at once by listRuns, well under any open-file limit. */
 const READ_CONCURRENCY = 32;
+/** Bytes read from a samples file at a time. */
+const READ_CHUNK = 1 << 16;
 
 /** Options of LocalStore. */
 export interface LocalStoreOptions {
@@ -54,8 +66,63 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   }
 }
 
+/**
+ * A samples file being read: its text, and how far into the file the reading is. Plain text is
+ * read into one buffer over and over (each chunk is valid until the next is asked for, which
+ * is all the line-protocol decoders need): a fresh buffer per chunk, as a read stream
+ * allocates, costs page faults that show at hundreds of megabytes.
+ */
+class SamplesFile {
+  readonly text: AsyncIterable<Uint8Array>;
+  private bytesRead = 0;
+  private readonly closers: (() => unknown)[] = [];
+
+  constructor(
+    readonly path: string,
+    handle: FileHandle,
+    private readonly size: number,
+    gzipped: boolean,
+  ) {
+    if (!gzipped) {
+      this.text = this.chunks(handle, Buffer.allocUnsafe(READ_CHUNK));
+      this.closers.push(() => handle.close());
+      return;
+    }
+    const file = handle.createReadStream();
+    // A sync-flush finish lets a gzip stream cut off by a crash yield what it holds instead of failing.
+    const gunzip = createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    file.on('error', (err) => gunzip.destroy(err));
+    file.on('data', (chunk) => {
+      this.bytesRead += chunk.length;
+    });
+    this.text = file.pipe(gunzip);
+    this.closers.push(
+      () => gunzip.destroy(),
+      () => file.destroy(),
+    );
+  }
+
+  /** The share of the file read so far, 0–1. */
+  progress(): number {
+    return this.size > 0 ? Math.min(1, this.bytesRead / this.size) : 1;
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers) await close();
+  }
+
+  private async *chunks(handle: FileHandle, buffer: Buffer): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      this.bytesRead += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  }
+}
+
 /** The store: one directory per run. */
-export class LocalStore implements Store, RunAdmin {
+export class LocalStore implements Store, RunAdmin, RecordReader {
   /** The store directory, absolute. */
   readonly dir: string;
   private readonly gzip: boolean;
@@ -196,6 +263,41 @@ export class LocalStore implements Store, RunAdmin {
    * queued in a writer are not seen until it flushes. A last record cut off by a crash is skipped.
    */
   async *readSamples(runId: string, filter?: SampleFilter): AsyncGenerator<Sample> {
+    const match = sampleMatcher(filter);
+    for await (const { path, text } of this.sampleFiles(runId)) {
+      try {
+        for await (const sample of decodeStream(text, { allowTruncatedEnd: true })) {
+          if (match(sample)) yield sample;
+        }
+      } catch (err) {
+        throw new RuntimeFailure(`cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+      }
+    }
+  }
+
+  /**
+   * Reads a run's records straight into a RecordView, as readSamples reads them but without a
+   * Sample per record: what the report loader folds into columns. The view's `progress` is the
+   * share of the file read.
+   */
+  async readRecords(runId: string, visit: (record: RecordView) => void): Promise<number> {
+    let records = 0;
+    for await (const file of this.sampleFiles(runId)) {
+      const withProgress = (record: RecordView) => {
+        record.progress = file.progress();
+        visit(record);
+      };
+      try {
+        records += await decodeRecords(file.text, withProgress, { allowTruncatedEnd: true });
+      } catch (err) {
+        throw new RuntimeFailure(`cannot read ${file.path}: ${errorMessage(err)}`, { cause: err });
+      }
+    }
+    return records;
+  }
+
+  /** A run's samples file(s), plain or gzipped, each open while the caller reads it. */
+  private async *sampleFiles(runId: string): AsyncGenerator<SamplesFile> {
     const dir = this.runDir(runId);
     try {
       await stat(dir);
@@ -203,36 +305,30 @@ export class LocalStore implements Store, RunAdmin {
       if (isErrno(err, 'ENOENT')) throw new InputError(`no run ${runId} in ${this.dir}`);
       throw new RuntimeFailure(`cannot read ${dir}: ${errorMessage(err)}`, { cause: err });
     }
-    const match = sampleMatcher(filter);
     for (const [name, gzipped] of [
       [SAMPLES_FILE, false],
       [SAMPLES_GZ_FILE, true],
     ] as const) {
       const path = join(dir, name);
-      let handle: Awaited<ReturnType<typeof open>>;
+      let handle: FileHandle;
+      let size: number;
       try {
         handle = await open(path, 'r');
       } catch (err) {
         if (isErrno(err, 'ENOENT')) continue;
         throw new RuntimeFailure(`cannot read ${path}: ${errorMessage(err)}`, { cause: err });
       }
-      const file = handle.createReadStream();
-      let source: Readable = file;
-      if (gzipped) {
-        // A sync-flush finish lets a gzip stream cut off by a crash yield what it holds instead of failing.
-        const gunzip = createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH });
-        file.on('error', (err) => gunzip.destroy(err));
-        source = file.pipe(gunzip);
-      }
       try {
-        for await (const sample of decodeStream(source, { allowTruncatedEnd: true })) {
-          if (match(sample)) yield sample;
-        }
+        size = (await handle.stat()).size;
       } catch (err) {
+        await handle.close();
         throw new RuntimeFailure(`cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+      }
+      const file = new SamplesFile(path, handle, size, gzipped);
+      try {
+        yield file;
       } finally {
-        source.destroy();
-        file.destroy();
+        await file.close();
       }
     }
   }

@@ -1,11 +1,12 @@
 /**
- * Synthetic runs for the report tests: a scenario's record and samples written into a
- * MemoryStore, so tests read them back through the same codec and interface as a real run.
+ * Synthetic runs for the report tests: a scenario's record and samples written into a store
+ * (a MemoryStore, or a LocalStore on disk), so tests read them back through the same codec and
+ * interface as a real run.
  */
 import type { Sample } from '../../../src/core/sample.js';
 import { seededRandom } from '../../../src/report/stats.js';
-import type { MemoryStore } from '../../../src/store/memory-store.js';
 import type { RunRecord, RunStatus } from '../../../src/store/run-record.js';
+import type { Store } from '../../../src/store/store.js';
 
 export interface StepPlan {
   name: string;
@@ -33,12 +34,14 @@ export interface RunPlan {
   scenario?: string;
   /** The record's status (default passed). */
   status?: RunStatus;
+  /** More samples, written last (their `run` tag is the caller's business). */
+  extra?: Sample[];
 }
 
 const ns = (ms: number) => BigInt(Math.round(ms * 1000)) * 1000n;
 
 /** Writes a run into `store` and returns its record. */
-export async function writeRun(store: MemoryStore, plan: RunPlan): Promise<RunRecord> {
+export async function writeRun(store: Store, plan: RunPlan): Promise<RunRecord> {
   const rng = seededRandom(plan.seed ?? 1);
   const normal = () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
   const w = await store.createRun(plan.id);
@@ -121,6 +124,7 @@ export async function writeRun(store: MemoryStore, plan: RunPlan): Promise<RunRe
     }
   }
   w.write(tracer);
+  if (plan.extra) w.write(plan.extra);
   const record: RunRecord = {
     format: 1,
     id: plan.id,
@@ -150,5 +154,6 @@ export async function writeRun(store: MemoryStore, plan: RunPlan): Promise<RunRe
     tags: [],
   };
   await w.saveRecord(record);
+  await w.close();
   return record;
 }

@@ -3,12 +3,14 @@ import type { FieldValue, Sample } from '../../../src/core/sample.js';
 import {
   decodeLine,
   decodeLines,
+  decodeRecords,
   decodeStream,
   encodeBatch,
   encodeLine,
   encodeLines,
   LineProtocolError,
 } from '../../../src/store/line-protocol.js';
+import { FieldKind, type RecordView, SampleViews } from '../../../src/store/record-view.js';
 
 function sample(
   measurement: string,
@@ -164,6 +166,33 @@ describe('encodeLine: types and shape', () => {
   });
 });
 
+/** Malformed records, and what the error says. */
+const MALFORMED: [string, RegExp][] = [
+  ['m v=1 1\n\ncpu\n', /^line 3, column 4: expected a space and fields after the measurement/],
+  ['m v=1 1\nm v=1\n', /^line 2, column 6: expected a space and a timestamp after the fields/],
+  ['m v=1 \n', /^line 1, column 7: expected a timestamp/],
+  ['m v=1.5i 1', /^line 1, column 5: expected an integer .* for field "v"/],
+  ['m v=12u 1', /unsigned "u" is not supported/],
+  [
+    'm v=1 1\nm v="abc 1\nn v=1 2\n',
+    /^line 2, column 5: expected a closing '"' for string field "v", opened here/,
+  ],
+  ['m,t=a=b v=1 1', /^line 1, column 6: expected "\\=".* in the value of tag "t"/],
+  ['m,t=a,t=b v=1 1', /expected tag "t" only once/],
+  ['m,t v=1 1', /^line 1, column 4: expected "=" after tag key "t"/],
+  ['m,=x v=1 1', /expected a tag key/],
+  ['m,t= v=1 1', /expected a value for tag "t"/],
+  ['m v=yes 1', /expected a value for field "v": a number/],
+  ['m v=0x10 1', /expected a number for field "v"/],
+  ['m v= 1', /expected a value for field "v"/],
+  ['m v 1', /expected "=" after field key "v"/],
+  ['m =1 1', /expected a field key/],
+  ['m v=1 12a', /expected the end of the line after the timestamp/],
+  ['m v=1 99999999999999999999', /within the 64-bit nanosecond range/],
+  [',t=a v=1 1', /expected a measurement/],
+  ['m v=1e999 1', /expected a finite number/],
+];
+
 describe('decode: what InfluxDB 1.x accepts', () => {
   it('reads the escapes of the InfluxDB documentation examples', () => {
     expect(decodeLine('weather,location\\ place=us-midwest temperature=82 1465839830100400200')).toEqual(
@@ -216,32 +245,7 @@ describe('decode: what InfluxDB 1.x accepts', () => {
   });
 
   it('names the line, column and what was expected for malformed input', () => {
-    const cases: [string, RegExp][] = [
-      ['m v=1 1\n\ncpu\n', /^line 3, column 4: expected a space and fields after the measurement/],
-      ['m v=1 1\nm v=1\n', /^line 2, column 6: expected a space and a timestamp after the fields/],
-      ['m v=1 \n', /^line 1, column 7: expected a timestamp/],
-      ['m v=1.5i 1', /^line 1, column 5: expected an integer .* for field "v"/],
-      ['m v=12u 1', /unsigned "u" is not supported/],
-      [
-        'm v=1 1\nm v="abc 1\nn v=1 2\n',
-        /^line 2, column 5: expected a closing '"' for string field "v", opened here/,
-      ],
-      ['m,t=a=b v=1 1', /^line 1, column 6: expected "\\=".* in the value of tag "t"/],
-      ['m,t=a,t=b v=1 1', /expected tag "t" only once/],
-      ['m,t v=1 1', /^line 1, column 4: expected "=" after tag key "t"/],
-      ['m,=x v=1 1', /expected a tag key/],
-      ['m,t= v=1 1', /expected a value for tag "t"/],
-      ['m v=yes 1', /expected a value for field "v": a number/],
-      ['m v=0x10 1', /expected a number for field "v"/],
-      ['m v= 1', /expected a value for field "v"/],
-      ['m v 1', /expected "=" after field key "v"/],
-      ['m =1 1', /expected a field key/],
-      ['m v=1 12a', /expected the end of the line after the timestamp/],
-      ['m v=1 99999999999999999999', /within the 64-bit nanosecond range/],
-      [',t=a v=1 1', /expected a measurement/],
-      ['m v=1e999 1', /expected a finite number/],
-    ];
-    for (const [text, message] of cases) {
+    for (const [text, message] of MALFORMED) {
       let error: unknown;
       try {
         decodeLines(text);
@@ -422,5 +426,111 @@ describe('decodeStream', () => {
     await expect(
       collect(decodeStream(chunked(['m v=1 1\nbad\nm v=2 2']), { allowTruncatedEnd: true })),
     ).rejects.toThrow(/line 2/);
+  });
+});
+
+/** A record as plain data: what a consumer of the view can see. */
+function snapshot(view: RecordView) {
+  const fields: [string, FieldKind, string | number][] = [];
+  for (let k = 0; k < view.fieldCount; k++) {
+    fields.push([
+      view.names[k],
+      view.kinds[k],
+      view.kinds[k] === FieldKind.string ? view.strings[k] : view.numbers[k],
+    ]);
+  }
+  return { measurement: view.series.measurement, tags: { ...view.series.tags }, time: view.time, fields };
+}
+
+async function records(chunks: AsyncIterable<string | Uint8Array>, allowTruncatedEnd = false) {
+  const out: ReturnType<typeof snapshot>[] = [];
+  const count = await decodeRecords(chunks, (view) => out.push(snapshot(view)), { allowTruncatedEnd });
+  expect(count).toBe(out.length);
+  return out;
+}
+
+/** What decodeStream reads, as views: the reference decodeRecords must match. */
+async function viaSamples(chunks: AsyncIterable<string | Uint8Array>, allowTruncatedEnd = false) {
+  const views = new SampleViews();
+  const out: ReturnType<typeof snapshot>[] = [];
+  for await (const s of decodeStream(chunks, { allowTruncatedEnd })) out.push(snapshot(views.of(s)));
+  return out;
+}
+
+async function failure(read: Promise<unknown>): Promise<unknown> {
+  try {
+    await read;
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+describe('decodeRecords', () => {
+  // Beyond what the encoder writes: integers and times past 2^53 (and past 4.6e18, where only a
+  // BigInt can round them), leading zeros, signs, short and long floats, index keys after
+  // others, a repeated key, escapes.
+  const handWritten = [
+    'm,t=a\\ b\\,c v=9007199254740993i,w=-9223372036854775808i,x=00012.50,y=-0i 9223372036854775807',
+    'm,t=a\\ b\\,c v=-0.0,w=.5,x=5.,y=1e3,z=-12345678901234567 -4611686018427387905',
+    'm,t=a\\ b\\,c b=1,1=2,0=3i,b="again",a=t 000000000000000000000000042',
+    'm,t=a\\ b\\,c b=1,1=2,0=3i,b="again",a=t 4611686018427387904',
+    'n s="multi\nline \\"quoted\\" \\\\ end",u=0.1,v=123456789012345.6 1700000000123456789',
+  ].join('\n');
+
+  it('reads what decodeStream reads, however the text is cut into chunks', async () => {
+    // A byte-order mark first, which a UTF-8 reader drops.
+    const text = '\ufeff' + encodeLines(Array.from({ length: 300 }, generator(7))) + handWritten + '\n';
+    const bytes = Buffer.from(text, 'utf8');
+    const expected = await viaSamples(chunked([text]));
+    expect(expected).toHaveLength(305);
+    expect(expected.map((r) => r.measurement)).toEqual(decodeLines(text.slice(1)).map((s) => s.measurement));
+    expect(await records(chunked([text]))).toEqual(expected);
+    for (const size of [1, 3, 64, 1000]) {
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+      expect(await records(chunked(parts)), `chunks of ${size} bytes`).toEqual(expected);
+    }
+  });
+
+  it('gives integers and times as the nearest double, and fields in the order of a fields object', async () => {
+    const [first, second, third] = await records(chunked([handWritten]));
+    expect(first.measurement).toBe('m');
+    expect(first.tags).toEqual({ t: 'a b,c' });
+    expect(first.time).toBe(Number(9223372036854775807n));
+    expect(first.fields).toEqual([
+      ['v', FieldKind.integer, Number(9007199254740993n)],
+      ['w', FieldKind.integer, -(2 ** 63)],
+      ['x', FieldKind.float, 12.5],
+      ['y', FieldKind.integer, 0],
+    ]);
+    expect(second.time).toBe(Number(-4611686018427387905n));
+    expect(second.fields.map((f) => f[2])).toEqual([-0, 0.5, 5, 1000, -12345678901234568]);
+    expect(third.time).toBe(42);
+    expect(third.fields).toEqual([
+      ['0', FieldKind.integer, 3],
+      ['1', FieldKind.float, 2],
+      ['b', FieldKind.string, 'again'],
+      ['a', FieldKind.boolean, 1],
+    ]);
+  });
+
+  it('fails where decodeStream fails, with the same error', async () => {
+    for (const [text, message] of MALFORMED) {
+      for (const parts of [[text], [...text]]) {
+        const error = await failure(records(chunked(parts)));
+        expect(error, text).toBeInstanceOf(LineProtocolError);
+        expect((error as Error).message, text).toMatch(message);
+        expect(error, text).toEqual(await failure(viaSamples(chunked(parts))));
+      }
+    }
+  });
+
+  it('ignores a torn last record only when asked to', async () => {
+    const parts = ['m v=1 1\nm v=2 2\nm v="unfinish'];
+    await expect(records(chunked(parts))).rejects.toThrow(LineProtocolError);
+    expect((await records(chunked(parts), true)).map((r) => r.fields[0][2])).toEqual([1, 2]);
+    expect(await records(chunked(['m v=1 1\nm v=2 2']), true)).toHaveLength(2);
+    await expect(records(chunked(['m v=1 1\nbad\nm v=2 2']), true)).rejects.toThrow(/line 2/);
   });
 });
