@@ -35,6 +35,8 @@ export function describeSelector(selector: AgentSelector | undefined): string {
 /** The agents the broker's retained status topics say are online, kept current. */
 export class Roster {
   private readonly agents = new Map<string, { info: AgentInfo; online: boolean; since: number }>();
+  /** When (runner's clock) each agent was seen going offline, while it stays offline. */
+  private readonly wentOffline = new Map<string, number>();
   private readonly changed = new WakeUp();
   /** Called when an agent that was online goes offline (its last will, or a clean stop). */
   onLost?: (agent: string) => void;
@@ -62,6 +64,11 @@ export class Roster {
 
   isOnline(name: string): boolean {
     return this.agents.get(name)?.online ?? false;
+  }
+
+  /** When this agent was seen going offline (ms since the epoch), if it was online before and still is not. */
+  offlineSince(name: string): number | undefined {
+    return this.wentOffline.get(name);
   }
 
   /** Waits up to `timeoutMs` for an agent to be online; resolves whether it is. */
@@ -96,7 +103,11 @@ export class Roster {
     if (message.type !== 'status') return;
     const previous = this.agents.get(message.agent.name);
     this.agents.set(message.agent.name, { info: message.agent, online: message.online, since: message.ts });
-    if (previous?.online && !message.online) this.onLost?.(message.agent.name);
+    if (message.online) this.wentOffline.delete(message.agent.name);
+    if (previous?.online && !message.online) {
+      this.wentOffline.set(message.agent.name, Date.now());
+      this.onLost?.(message.agent.name);
+    }
     if (previous && !previous.online && message.online) this.onBack?.(message.agent.name);
     this.changed.notify();
   }

@@ -151,4 +151,13 @@ export interface RunRecord {
   error?: string;
   /** Results of the scenario's setup and teardown actions. */
   hooks?: HookRecord[];
+  /** Every time the runner lost its broker connection during the run (a broker restart), and when it was back. */
+  brokerOutages?: BrokerOutage[];
+}
+
+export interface BrokerOutage {
+  from: string;
+  /** Absent when the connection was still down at the end of the run. */
+  to?: string;
+  durationMs?: number;
 }
