@@ -101,6 +101,7 @@ Exit codes: 0 passed; 1 an SLA failed; 2 invalid scenario or flags; 3 runtime fa
         agentWaitMs: parseDurationFlag('--agent-wait', flags['agent-wait']),
         leaseMs: parseDurationFlag('--lease', flags.lease),
         onAgentLoss: flags['on-agent-loss'] as 'fail' | 'continue',
+        onlyAgents: fleet.onlyAgents,
       });
     } finally {
       await fleet.close();

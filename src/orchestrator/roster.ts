@@ -78,9 +78,15 @@ export class Roster {
 
   /**
    * Waits until every selector matches at least one online agent, and every agent named
-   * literally (no glob) is online. On timeout the error names what is missing.
+   * literally (no glob) is online. On timeout the error names what is missing. With
+   * `onlyAgents` (the whole fleet, known in advance) it stops waiting once those are online:
+   * no agent that could still come would match.
    */
-  async waitFor(selectors: (AgentSelector | undefined)[], timeoutMs: number): Promise<void> {
+  async waitFor(
+    selectors: (AgentSelector | undefined)[],
+    timeoutMs: number,
+    onlyAgents?: readonly string[],
+  ): Promise<void> {
     const missing = () => {
       const problems: string[] = [];
       for (const s of selectors) {
@@ -92,10 +98,13 @@ export class Roster {
       }
       return [...new Set(problems)];
     };
-    if (await this.changed.until(() => missing().length === 0, timeoutMs, 500)) return;
+    const allCame = () => onlyAgents?.every((n) => this.isOnline(n)) ?? false;
+    const t0 = Date.now();
+    await this.changed.until(() => missing().length === 0 || allCame(), timeoutMs, 500);
+    if (missing().length === 0) return;
     const online = this.online().map((a) => a.name);
     throw new RuntimeFailure(
-      `waited ${Math.round(timeoutMs / 1000)}s for ${missing().join(', ')}; online: ${online.length ? online.join(', ') : 'none'}`,
+      `waited ${Math.round(Math.min(Date.now() - t0, timeoutMs) / 1000)}s for ${missing().join(', ')}; online: ${online.length ? online.join(', ') : 'none'}`,
     );
   }
 

@@ -48,6 +48,11 @@ export interface RunDependencies {
   onAgentLoss?: 'fail' | 'continue';
   /** How long an agent that went offline may take to come back (a broker restart) before it counts as lost. */
   agentRejoinMs?: number;
+  /**
+   * Every agent there can be, when that is known (the all-in-one run's in-process agent):
+   * once they are online, a selector none of them matches fails at once.
+   */
+  onlyAgents?: readonly string[];
 }
 
 interface ActiveStream {
@@ -275,7 +280,7 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     // A run without tracers or agent actions needs no agent: it runs its workload alone.
     if (selectors.length > 0) {
       observer.note?.('waiting for agents');
-      await roster.waitFor(selectors, deps.agentWaitMs ?? 30_000);
+      await roster.waitFor(selectors, deps.agentWaitMs ?? 30_000, deps.onlyAgents);
     }
     preflight(
       roster,
