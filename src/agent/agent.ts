@@ -243,8 +243,9 @@ export class Agent {
   }
 
   private logRefusalOnce(failure: string, request: Request): void {
-    const key = `${failure}:${request.type}`;
-    if (this.refusalsLogged.has(key)) return;
+    // An invalid request can carry any type: cap the set, so a flood of made-up types cannot grow it.
+    const key = `${failure}:${String(request.type).slice(0, 32)}`;
+    if (this.refusalsLogged.has(key) || this.refusalsLogged.size >= 100) return;
     this.refusalsLogged.add(key);
     this.options.log.warn('refused a command', { reason: failure, type: request.type });
   }
