@@ -4,7 +4,7 @@ import { checkParams, describeAjvError } from '../core/params.js';
 import { Registry } from '../core/registry.js';
 import { scalpelsVersion } from '../core/version.js';
 import { type BrokerOptions, ProtocolClient } from '../protocol/client.js';
-import { encodeMessage, envelope } from '../protocol/codec.js';
+import { encodeMessage, envelope, type ProtocolError } from '../protocol/codec.js';
 import type {
   AgentInfo,
   DataMessage,
@@ -19,7 +19,7 @@ import type {
   StatusMessage,
   TracerAvailability,
 } from '../protocol/messages.js';
-import { RequestVerifier } from '../protocol/signing.js';
+import { RequestVerifier, type VerifyFailure } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, topics } from '../protocol/topics.js';
 import { COMMANDS_NOT_ALLOWED, resolveCommand } from '../tracers/command/index.js';
 import type { TracerContext, TracerDefinition } from '../tracers/types.js';
@@ -42,6 +42,20 @@ export interface AgentOptions {
   spoolDir?: string;
   /** Data messages held in memory before spilling. */
   outboxMemoryLimit?: number;
+}
+
+/**
+ * An invalid message that can still be answered: it has the correlation id and reply topic
+ * of a request, within what a reply may carry (an id of up to 64 characters, a topic to
+ * publish to, so no wildcard).
+ */
+function answerable(err: ProtocolError): Request | undefined {
+  if (err.code !== 'invalid') return undefined;
+  const { id, replyTo } = err.value ?? {};
+  if (typeof id !== 'string' || id.length === 0 || id.length > 64) return undefined;
+  if (typeof replyTo !== 'string' || replyTo.length === 0 || replyTo.length > 4096 || /[+#\0]/.test(replyTo))
+    return undefined;
+  return err.value as unknown as Request;
 }
 
 /** Stream ids repeat across runs (`run.0.proc`): an agent keys its streams by run and stream. */
@@ -123,7 +137,11 @@ export class Agent {
       },
       { spoolDir: this.options.spoolDir, memoryLimit: this.options.outboxMemoryLimit, log: this.options.log },
     );
-    await this.client.subscribe(topics.agentCommands(this.options.name), (m) => this.onCommand(m));
+    await this.client.subscribe(
+      topics.agentCommands(this.options.name),
+      (m) => this.onCommand(m),
+      (err) => this.onInvalidCommand(err),
+    );
     // Re-announce after every reconnect: a broker restarted without persistence forgets retained messages.
     this.client.mqtt.on('connect', () => void this.announce().catch(() => {}));
     await this.announce();
@@ -133,11 +151,17 @@ export class Agent {
   /** Stops every stream (flushing their data), marks the agent offline and disconnects. */
   async stop(): Promise<void> {
     this.killCommands(() => true, 'the agent is stopping');
-    await Promise.allSettled([...this.streams.values()].map((s) => s.stop('agent shutting down')));
+    await Promise.allSettled(
+      [...this.streams.values()].map((s) => this.stopStream(s, 'agent shutting down')),
+    );
     this.streams.clear();
-    // Give queued data a moment to reach the broker; what remains stays in the spool.
-    if (this.outbox && this.client?.connected)
-      await Promise.race([this.outbox.idle(), new Promise((r) => setTimeout(r, 5000))]);
+    // Give queued data a moment to reach the broker; what remains stays in the spool. The
+    // timer is cleared once the outbox is idle: left pending, it held the process 5 s.
+    if (this.outbox && this.client?.connected) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.outbox.idle(), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+    }
     if (this.client) {
       await this.client
         .publish(topics.agentStatus(this.options.name), this.status(false), { retain: true })
@@ -166,17 +190,7 @@ export class Agent {
   private onCommand(message: Message): void {
     if (!('replyTo' in message)) return;
     const request = message as Request;
-    if (this.verifier) {
-      const failure = this.verifier.verify(request);
-      if (failure) {
-        this.logRefusalOnce(failure, request);
-        void this.client?.reply(request, {
-          ok: false,
-          error: { code: 'unauthorized', message: `refused: ${failure} request` },
-        });
-        return;
-      }
-    }
+    if (this.refusedUnverified(request)) return;
     void this.handle(request).then(
       (result) => this.client?.reply(request, { ok: true, agentTs: Date.now(), ...result }),
       (err) => {
@@ -193,9 +207,45 @@ export class Agent {
     );
   }
 
+  /**
+   * A request that fails the message schema (an interval under 10 ms, a lease under 1 s) is
+   * answered `bad-request` with the reason, so the runner fails at once with the agent's
+   * sentence instead of waiting out its ack timeout. The signature is checked first, as for
+   * any request: without the secret, a sender learns nothing but the refusal.
+   */
+  private onInvalidCommand(err: ProtocolError): boolean {
+    const request = answerable(err);
+    if (!request) return false;
+    if (this.refusedUnverified(request)) return true;
+    const reason = err.message.slice(0, 1000);
+    this.options.log.warn('refused an invalid request', { type: String(request.type), reason });
+    void this.client
+      ?.reply(request, { ok: false, agentTs: Date.now(), error: { code: 'bad-request', message: reason } })
+      .catch(() => {});
+    return true;
+  }
+
+  /** With a secret: refuses (and answers) an unsigned, forged, stale or replayed request. */
+  private refusedUnverified(request: Request): boolean {
+    if (!this.verifier) return false;
+    let failure: VerifyFailure | undefined;
+    try {
+      failure = this.verifier.verify(request);
+    } catch {
+      failure = 'forged'; // a signature of the wrong shape (only an invalid request can have one)
+    }
+    if (!failure) return false;
+    this.logRefusalOnce(failure, request);
+    void this.client
+      ?.reply(request, { ok: false, error: { code: 'unauthorized', message: `refused: ${failure} request` } })
+      .catch(() => {});
+    return true;
+  }
+
   private logRefusalOnce(failure: string, request: Request): void {
-    const key = `${failure}:${request.type}`;
-    if (this.refusalsLogged.has(key)) return;
+    // An invalid request can carry any type: cap the set, so a flood of made-up types cannot grow it.
+    const key = `${failure}:${String(request.type).slice(0, 32)}`;
+    if (this.refusalsLogged.has(key) || this.refusalsLogged.size >= 100) return;
     this.refusalsLogged.add(key);
     this.options.log.warn('refused a command', { reason: failure, type: request.type });
   }
@@ -211,7 +261,7 @@ export class Agent {
         const stream = this.streams.get(streamKey(request.run, request.stream));
         if (!stream)
           throw new RequestError('unknown-stream', `no stream "${request.stream}" on agent ${this.name}`);
-        const totals = await stream.stop();
+        const totals = await this.stopStream(stream);
         this.streams.delete(streamKey(request.run, request.stream));
         void this.event(request.run, { kind: 'stopped', stream: request.stream });
         return { result: totals };
@@ -226,7 +276,7 @@ export class Agent {
       case 'stop-run': {
         this.killCommands((run) => run === request.run, 'the run was stopped');
         const mine = [...this.streams.values()].filter((s) => s.options.run === request.run);
-        await Promise.allSettled(mine.map((s) => s.stop('run stopped')));
+        await Promise.allSettled(mine.map((s) => this.stopStream(s, 'run stopped')));
         for (const s of mine) {
           this.streams.delete(streamKey(s.options.run, s.id));
           void this.event(request.run, { kind: 'stopped', stream: s.id });
@@ -326,7 +376,29 @@ export class Agent {
     }
     this.streams.set(streamKey(req.run, req.stream), stream);
     this.armLease(stream, req.leaseMs);
+    this.options.log.info('started tracer', {
+      run: req.run,
+      stream: req.stream,
+      tracer: req.tracer,
+      intervalMs: req.intervalMs,
+    });
     void this.event(req.run, { kind: 'started', stream: req.stream });
+  }
+
+  /** Stops a stream and logs its total, so that an operator reading the journal sees each run come and go. */
+  private async stopStream(
+    stream: TracerStream,
+    why?: string,
+  ): Promise<{ batches: number; samples: number }> {
+    const totals = await stream.stop(why);
+    this.options.log.info('stopped tracer', {
+      run: stream.options.run,
+      stream: stream.id,
+      tracer: stream.options.tracer,
+      samples: totals.samples,
+      ...(why ? { reason: why } : {}),
+    });
+    return totals;
   }
 
   /**
@@ -372,9 +444,9 @@ export class Agent {
     stream.leaseTimer = setTimeout(() => {
       this.options.log.warn('run lease expired; stopping tracer', { stream: stream.id });
       this.streams.delete(streamKey(stream.options.run, stream.id));
-      void stream
-        .stop('lease expired: the runner stopped renewing')
-        .then(() => this.event(stream.options.run, { kind: 'lease-expired', stream: stream.id }));
+      void this.stopStream(stream, 'lease expired: the runner stopped renewing').then(() =>
+        this.event(stream.options.run, { kind: 'lease-expired', stream: stream.id }),
+      );
     }, leaseMs);
     stream.leaseTimer.unref();
   }

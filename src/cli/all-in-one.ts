@@ -24,7 +24,7 @@ export function localAgentName(): string {
 export async function startAllInOne(
   log: Logger,
   operatorCatalog?: OperatorCatalog,
-): Promise<{ client: ProtocolClient; close(): Promise<void> }> {
+): Promise<{ client: ProtocolClient; close(): Promise<void>; onlyAgents: string[] }> {
   const broker = await startEmbeddedBroker();
   const agentLog = log.child({ component: 'agent' });
   const agent = new Agent({
@@ -39,6 +39,8 @@ export async function startAllInOne(
     const client = await ProtocolClient.connect({ url: broker.url, clientId: uniqueClientId('runner'), log });
     return {
       client,
+      // No other agent can join an embedded broker on an ephemeral port.
+      onlyAgents: [agent.name],
       async close() {
         await client.close().catch(() => {});
         await agent.stop().catch(() => {});

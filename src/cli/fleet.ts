@@ -13,7 +13,7 @@ export async function connectFleet(
   log: Logger,
   /** The in-process agent's command catalog (run --allow-commands); agents on a broker have their own. */
   operatorCatalog?: OperatorCatalog,
-): Promise<{ client: ProtocolClient; close(): Promise<void> }> {
+): Promise<{ client: ProtocolClient; close(): Promise<void>; onlyAgents?: string[] }> {
   if (!flags.broker) return startAllInOne(log, operatorCatalog);
   const client = await ProtocolClient.connect({
     ...brokerOptions(flags, flags.broker),

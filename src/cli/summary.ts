@@ -99,6 +99,10 @@ export function renderSummary(run: RunRecord, location: string): string {
         `Agent ${a.name} was offline ${a.outages.length}× (${a.outages.map((o) => `${o.from} to ${o.to}`).join(', ')}) and came back; its data was resent.`,
       );
   }
+  for (const o of run.brokerOutages ?? [])
+    out.push(
+      `Lost the broker from ${o.from} ${o.to ? `to ${o.to} (${formatDuration(o.durationMs ?? 0)})` : 'to the end of the run'}.`,
+    );
   const d = run.data;
   out.push('');
   out.push(

@@ -140,6 +140,7 @@ Exit codes: 0 passed; 1 an SLA, threshold or gate failed; 2 invalid scenario or 
         agentWaitMs,
         leaseMs,
         onAgentLoss: flags['on-agent-loss'] as 'fail' | 'continue',
+        onlyAgents: fleet.onlyAgents,
       });
     } finally {
       await fleet.close();

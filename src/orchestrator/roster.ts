@@ -35,6 +35,8 @@ export function describeSelector(selector: AgentSelector | undefined): string {
 /** The agents the broker's retained status topics say are online, kept current. */
 export class Roster {
   private readonly agents = new Map<string, { info: AgentInfo; online: boolean; since: number }>();
+  /** When (runner's clock) each agent was seen going offline, while it stays offline. */
+  private readonly wentOffline = new Map<string, number>();
   private readonly changed = new WakeUp();
   /** Called when an agent that was online goes offline (its last will, or a clean stop). */
   onLost?: (agent: string) => void;
@@ -64,6 +66,11 @@ export class Roster {
     return this.agents.get(name)?.online ?? false;
   }
 
+  /** When this agent was seen going offline (ms since the epoch), if it was online before and still is not. */
+  offlineSince(name: string): number | undefined {
+    return this.wentOffline.get(name);
+  }
+
   /** Waits up to `timeoutMs` for an agent to be online; resolves whether it is. */
   async waitOnline(name: string, timeoutMs: number): Promise<boolean> {
     return this.changed.until(() => this.isOnline(name), timeoutMs);
@@ -71,9 +78,15 @@ export class Roster {
 
   /**
    * Waits until every selector matches at least one online agent, and every agent named
-   * literally (no glob) is online. On timeout the error names what is missing.
+   * literally (no glob) is online. On timeout the error names what is missing. With
+   * `onlyAgents` (the whole fleet, known in advance) it stops waiting once those are online:
+   * no agent that could still come would match.
    */
-  async waitFor(selectors: (AgentSelector | undefined)[], timeoutMs: number): Promise<void> {
+  async waitFor(
+    selectors: (AgentSelector | undefined)[],
+    timeoutMs: number,
+    onlyAgents?: readonly string[],
+  ): Promise<void> {
     const missing = () => {
       const problems: string[] = [];
       for (const s of selectors) {
@@ -85,10 +98,13 @@ export class Roster {
       }
       return [...new Set(problems)];
     };
-    if (await this.changed.until(() => missing().length === 0, timeoutMs, 500)) return;
+    const allCame = () => onlyAgents?.every((n) => this.isOnline(n)) ?? false;
+    const t0 = Date.now();
+    await this.changed.until(() => missing().length === 0 || allCame(), timeoutMs, 500);
+    if (missing().length === 0) return;
     const online = this.online().map((a) => a.name);
     throw new RuntimeFailure(
-      `waited ${Math.round(timeoutMs / 1000)}s for ${missing().join(', ')}; online: ${online.length ? online.join(', ') : 'none'}`,
+      `waited ${Math.round(Math.min(Date.now() - t0, timeoutMs) / 1000)}s for ${missing().join(', ')}; online: ${online.length ? online.join(', ') : 'none'}`,
     );
   }
 
@@ -96,7 +112,11 @@ export class Roster {
     if (message.type !== 'status') return;
     const previous = this.agents.get(message.agent.name);
     this.agents.set(message.agent.name, { info: message.agent, online: message.online, since: message.ts });
-    if (previous?.online && !message.online) this.onLost?.(message.agent.name);
+    if (message.online) this.wentOffline.delete(message.agent.name);
+    if (previous?.online && !message.online) {
+      this.wentOffline.set(message.agent.name, Date.now());
+      this.onLost?.(message.agent.name);
+    }
     if (previous && !previous.online && message.online) this.onBack?.(message.agent.name);
     this.changed.notify();
   }

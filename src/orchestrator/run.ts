@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { parseDuration } from '../core/duration.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
 import { ExitCode, errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Sample } from '../core/sample.js';
@@ -17,7 +17,7 @@ import {
   type TracerUse,
 } from '../scenario/types.js';
 import { newRunId } from '../store/run-id.js';
-import type { AgentRecord, RunRecord, StreamRecord } from '../store/run-record.js';
+import type { AgentRecord, BrokerOutage, RunRecord, StreamRecord } from '../store/run-record.js';
 import type { RunWriter, Store } from '../store/store.js';
 import { agentCommands } from './agent-commands.js';
 import { Collector } from './collector.js';
@@ -48,6 +48,11 @@ export interface RunDependencies {
   onAgentLoss?: 'fail' | 'continue';
   /** How long an agent that went offline may take to come back (a broker restart) before it counts as lost. */
   agentRejoinMs?: number;
+  /**
+   * Every agent there can be, when that is known (the all-in-one run's in-process agent):
+   * once they are online, a selector none of them matches fails at once.
+   */
+  onlyAgents?: readonly string[];
 }
 
 interface ActiveStream {
@@ -148,6 +153,28 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     observer.note?.(`agent ${agent} is back online`);
   };
 
+  // The runner's own connection. A broker restart shows here: the agents' last wills say
+  // nothing then (the broker that would publish them is the one gone), and they are usually
+  // back before the runner could see their status change.
+  const brokerOutages: BrokerOutage[] = [];
+  const onBrokerLost = () => {
+    const last = brokerOutages.at(-1);
+    if (last && last.to === undefined) return;
+    const at = new Date().toISOString();
+    brokerOutages.push({ from: at });
+    observer.note?.(`lost the broker connection at ${at}; reconnecting`);
+  };
+  const onBrokerBack = () => {
+    const open = brokerOutages.at(-1);
+    if (!open || open.to !== undefined) return;
+    const to = new Date();
+    open.to = to.toISOString();
+    open.durationMs = to.getTime() - Date.parse(open.from);
+    observer.note?.(`reconnected to the broker after ${formatDuration(open.durationMs)}`);
+  };
+  client.mqtt.on('offline', onBrokerLost);
+  client.mqtt.on('connect', onBrokerBack);
+
   const request = async (agent: string, draft: RequestDraft) => {
     const reply = await client.request(topics.agentCommands(agent), draft, deps.ackTimeoutMs ?? 15_000);
     if (!reply.ok) throw new RuntimeFailure(`agent ${agent}: ${reply.error?.message ?? 'request refused'}`);
@@ -185,7 +212,13 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
   // Run-level streams sample at every step boundary: a step shorter than their interval
   // still has their samples inside it. A failed mark costs a sample, never the run.
   const markRunTracers = async () => {
-    const agents = [...new Set(streams.filter((s) => s.step === null && !s.reported).map((s) => s.agent))];
+    // An agent known offline is not asked: it cannot answer, and waiting out the ack timeout
+    // at a step boundary would stretch the step (its duration and throughput) by as much.
+    const agents = [
+      ...new Set(
+        streams.filter((s) => s.step === null && !s.reported && roster.isOnline(s.agent)).map((s) => s.agent),
+      ),
+    ];
     await Promise.all(
       agents.map((agent) =>
         request(agent, { type: 'mark', run: runId }).catch((err) =>
@@ -199,8 +232,11 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     const mine = streams.filter((s) => which(s) && s.reported === undefined && s.error === undefined);
     await Promise.all(
       mine.map(async (s) => {
-        // An offline agent may be reconnecting (a broker restart): give it a moment.
-        if (!(await roster.waitOnline(s.agent, deps.agentRejoinMs ?? 10_000))) {
+        // An offline agent may be reconnecting (a broker restart, a network cut): it has
+        // agentRejoinMs from when it went offline to come back, once, not per request.
+        const rejoinMs = deps.agentRejoinMs ?? 10_000;
+        const offlineFor = Date.now() - (roster.offlineSince(s.agent) ?? Date.now());
+        if (!(await roster.waitOnline(s.agent, Math.max(0, rejoinMs - offlineFor)))) {
           s.error = `agent ${s.agent} was lost`;
           return;
         }
@@ -244,7 +280,7 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     // A run without tracers or agent actions needs no agent: it runs its workload alone.
     if (selectors.length > 0) {
       observer.note?.('waiting for agents');
-      await roster.waitFor(selectors, deps.agentWaitMs ?? 30_000);
+      await roster.waitFor(selectors, deps.agentWaitMs ?? 30_000, deps.onlyAgents);
     }
     preflight(
       roster,
@@ -268,6 +304,7 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     }
     leaseTimer = setInterval(() => {
       for (const agent of record.agents) {
+        if (!roster.isOnline(agent.name)) continue;
         void request(agent.name, { type: 'renew', run: runId, leaseMs }).catch(() => {});
       }
     }, leaseMs / 3);
@@ -318,7 +355,10 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     await runScope.teardown(scenario.teardown);
     if (runScope.records.length > 0) record.hooks = runScope.records;
     await collector.stop().catch(() => {});
+    client.mqtt.off('offline', onBrokerLost);
+    client.mqtt.off('connect', onBrokerBack);
   }
+  if (brokerOutages.length > 0) record.brokerOutages = brokerOutages;
 
   for (const agent of record.agents) {
     const agentOutages = outages.get(agent.name);

@@ -39,6 +39,8 @@ export interface ClientOptions extends BrokerOptions {
 }
 
 type Handler = (message: Message, topic: string) => void;
+/** Sees a message that failed validation on a subscribed topic; returns true if it answered it. */
+type InvalidHandler = (error: ProtocolError, topic: string) => boolean;
 
 /**
  * One MQTT connection speaking protocol v1: publishes envelopes, dispatches validated
@@ -48,7 +50,7 @@ type Handler = (message: Message, topic: string) => void;
 export class ProtocolClient {
   /** Messages dropped because they failed to decode or validate. */
   droppedMessages = 0;
-  private readonly handlers: { pattern: string; handler: Handler }[] = [];
+  private readonly handlers: { pattern: string; handler: Handler; onInvalid?: InvalidHandler }[] = [];
   private readonly pending = new Map<string, { resolve: (r: ReplyMessage) => void; timer: NodeJS.Timeout }>();
   readonly replyTopic: string;
   /** Set by close(): the connection going away is then expected, not a loss worth a warning. */
@@ -126,8 +128,8 @@ export class ProtocolClient {
   }
 
   /** Subscribes with QoS 1; `pattern` may hold MQTT wildcards. */
-  async subscribe(pattern: string, handler: Handler): Promise<void> {
-    this.handlers.push({ pattern, handler });
+  async subscribe(pattern: string, handler: Handler, onInvalid?: InvalidHandler): Promise<void> {
+    this.handlers.push({ pattern, handler, onInvalid });
     await this.mqtt.subscribeAsync(pattern, { qos: 1 });
   }
 
@@ -167,10 +169,12 @@ export class ProtocolClient {
     // broker does not queue messages for a client that is gone for good.
     if (this.options.persistentSession && this.mqtt.connected) {
       const patterns = [...new Set(this.handlers.map((h) => h.pattern))];
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         this.mqtt.unsubscribeAsync(patterns).catch(() => {}),
-        new Promise((r) => setTimeout(r, 1000)),
+        new Promise((r) => (timer = setTimeout(r, 1000))),
       ]);
+      clearTimeout(timer); // left pending, it held a stopping agent's process for its full second
     }
     await this.mqtt.endAsync();
   }
@@ -190,11 +194,18 @@ export class ProtocolClient {
     p.resolve(message);
   }
 
+  private answeredInvalid(err: ProtocolError, topic: string): boolean {
+    return this.handlers.some(
+      (h) => h.onInvalid && topicMatches(h.pattern, topic) && h.onInvalid(err, topic),
+    );
+  }
+
   private dispatch(topic: string, payload: Buffer): void {
     let message: Message;
     try {
       message = decodeMessage(payload);
     } catch (err) {
+      if (err instanceof ProtocolError && this.answeredInvalid(err, topic)) return;
       this.droppedMessages++;
       const detail = err instanceof ProtocolError ? err.message : String(err);
       this.options.log.warn('dropped a message', { topic, reason: detail });

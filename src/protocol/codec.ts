@@ -11,6 +11,8 @@ export class ProtocolError extends Error {
   constructor(
     message: string,
     readonly code: 'malformed' | 'too-large' | 'unsupported-version' | 'invalid',
+    /** With `invalid`: the parsed object, so that a request can still be answered (see Agent). */
+    readonly value?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'ProtocolError';
@@ -67,6 +69,7 @@ export function decodeMessage(payload: Buffer | string): Message {
     throw new ProtocolError(
       `invalid ${String((value as { type?: unknown }).type)} message: ${e?.instancePath || '/'} ${e?.message}`,
       'invalid',
+      value as Record<string, unknown>,
     );
   }
   return value as unknown as Message;

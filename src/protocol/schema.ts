@@ -1,11 +1,20 @@
 /**
  * JSON Schemas of the v1 messages, checked on receipt at both ends: a message that does not
- * match is dropped with a log line, never acted upon.
+ * match is never acted upon. It is dropped with a log line, except a request an agent can
+ * answer (a readable id and reply topic): that gets a `bad-request` reply with the reason.
  */
 import { ERROR_CODES } from './messages.js';
 
 /** The shortest lease agents accept: a shorter one would expire between two renewals. */
 export const MIN_LEASE_MS = 1000;
+/**
+ * Bounds on values that come from a scenario (a tracer's interval, a command action's name
+ * and timeout). Exported so that the scenario's checks are exactly as strict as the
+ * protocol: a scenario that validates never yields a request an agent must refuse.
+ */
+export const INTERVAL_MS = { minimum: 10, maximum: 86_400_000 } as const;
+export const COMMAND_TIMEOUT_MS = { minimum: 1, maximum: 86_400_000 } as const;
+export const COMMAND_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
 
 const name = { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$' };
 const str = { type: 'string', maxLength: 4096 };
@@ -76,7 +85,7 @@ export const messageSchema = {
       stream: name,
       tracer: name,
       params: { type: 'object' },
-      intervalMs: { type: 'number', minimum: 10, maximum: 86_400_000 },
+      intervalMs: { type: 'number', ...INTERVAL_MS },
       leaseMs: { type: 'number', minimum: MIN_LEASE_MS },
     }),
     request('stop', ['run', 'stream'], { run: name, stream: name }),
@@ -90,8 +99,8 @@ export const messageSchema = {
     }),
     request('run-command', ['run', 'command', 'timeoutMs'], {
       run: name,
-      command: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' },
-      timeoutMs: { type: 'number', minimum: 1, maximum: 86_400_000 },
+      command: { type: 'string', pattern: COMMAND_NAME_PATTERN },
+      timeoutMs: { type: 'number', ...COMMAND_TIMEOUT_MS },
     }),
     message('reply', ['re', 'ok'], {
       re: { type: 'string', maxLength: 64 },

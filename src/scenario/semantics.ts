@@ -6,6 +6,7 @@
 import { dirname } from 'node:path';
 import { parseDuration } from '../core/duration.js';
 import { type MetricRef, MetricSyntaxError, parseGate, parseMetric, parseThreshold } from '../core/metric.js';
+import { COMMAND_TIMEOUT_MS, INTERVAL_MS } from '../protocol/schema.js';
 import type { LoadOptions } from './load.js';
 import {
   aggregationIssue,
@@ -17,7 +18,14 @@ import {
   stepMetricCatalog,
 } from './metrics.js';
 import type { PathSegment, ScenarioIssue, ScenarioSource } from './source.js';
-import { type ActionSpec, type HookSpec, isAgentAction, type Scenario, type StepSpec } from './types.js';
+import {
+  type ActionSpec,
+  type HookSpec,
+  isAgentAction,
+  type Scenario,
+  type StepSpec,
+  type TracerUse,
+} from './types.js';
 
 function lookupsOf(options: LoadOptions): MetricLookups {
   return {
@@ -38,8 +46,10 @@ export function checkSemantics(
   const baseDir = dirname(source.file);
   const catalogs: MetricCatalog[] = [];
 
+  checkTracers(scenario.tracers, ['tracers'], at);
   scenario.steps.forEach((step, i) => {
     const here: PathSegment[] = ['steps', i];
+    checkTracers(step.tracers, [...here, 'tracers'], at);
     for (const p of options.workloads.check?.(step.workload.use, step.workload.with ?? {}, { baseDir }) ??
       []) {
       at([...here, 'workload', 'with', ...p.path], p.message);
@@ -154,6 +164,32 @@ function checkRunner(step: StepSpec, here: PathSegment[], at: At): void {
 }
 
 /**
+ * A duration the protocol bounds: outside them an agent would refuse the request, so the
+ * scenario is refused first, at its line.
+ */
+function checkBounds(
+  value: string | number | undefined,
+  bounds: { minimum: number; maximum: number },
+  path: PathSegment[],
+  at: At,
+): void {
+  const ms = parseDurationSafe(value);
+  if (ms === undefined) return; // absent, or a malformed duration the schema reports
+  if (ms < bounds.minimum) at(path, `must be at least ${asWritten(bounds.minimum)}`);
+  else if (ms > bounds.maximum) at(path, `must be at most ${asWritten(bounds.maximum)}`);
+}
+
+/** A bound as a scenario would write it: 10ms, 24h. */
+function asWritten(ms: number): string {
+  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function checkTracers(list: readonly TracerUse[] | undefined, path: PathSegment[], at: At): void {
+  for (const [i, use] of (list ?? []).entries())
+    checkBounds(use.interval, INTERVAL_MS, [...path, i, 'interval'], at);
+}
+
+/**
  * Keys that belong to one kind of action. A `command` runs what the agent's catalog entry
  * says — its argv, env and cwd live on the agent, so the scenario cannot set them — and
  * `on:` only means something for an action on agents.
@@ -162,6 +198,7 @@ const EXEC_ONLY = ['env', 'cwd', 'background', 'ready'] as const;
 
 function checkAction(action: ActionSpec, path: PathSegment[], at: At): void {
   if (isAgentAction(action)) {
+    checkBounds(action.timeout, COMMAND_TIMEOUT_MS, [...path, 'timeout'], at);
     for (const key of EXEC_ONLY) {
       if (key in action)
         at(

@@ -156,6 +156,8 @@ export interface RunRecord {
    * `scalpels compare --json` prints. A failed gate makes a passed run `failed` (exit 1).
    */
   comparison?: RunComparison;
+  /** Every time the runner lost its broker connection during the run (a broker restart), and when it was back. */
+  brokerOutages?: BrokerOutage[];
 }
 
 /** What the store needs to know of a comparison; the rest is the report's business. */
@@ -164,4 +166,11 @@ export interface RunComparison {
   passed: boolean;
   failed: number;
   gates: unknown[];
+}
+
+export interface BrokerOutage {
+  from: string;
+  /** Absent when the connection was still down at the end of the run. */
+  to?: string;
+  durationMs?: number;
 }

@@ -172,4 +172,43 @@ describe('scenario checks beyond the schema (file:line:col)', () => {
       /give one of body, json or body_file, not body and json/,
     );
   });
+
+  it('is as strict as the protocol on what it sends agents: intervals and command actions', () => {
+    // Below 10 ms an agent refuses the start request: validate must say so first, at the line.
+    const scenario = (interval: string, command = 'c') => `version: 1
+name: iv
+tracers: [ { use: proc, interval: ${interval} } ]
+steps:
+  - name: s
+    workload: { use: sleep, with: { duration: 10ms } }
+    tracers:
+      - use: proc
+        interval: 25h
+    teardown:
+      - command: ${command}
+        timeout: 0s
+`;
+    expect(messageOf(scenario('0s')).split('\n')).toEqual([
+      's.yaml:3:35: tracers[0].interval: must be at least 10ms',
+      's.yaml:9:19: steps[0].tracers[0].interval: must be at most 24h',
+      's.yaml:12:18: steps[0].teardown[0].timeout: must be at least 1ms',
+    ]);
+    expect(messageOf(scenario('1ms'))).toMatch(
+      /^s\.yaml:3:35: tracers\[0\]\.interval: must be at least 10ms$/m,
+    );
+    // A catalog entry's name: the protocol takes up to 128 characters.
+    expect(messageOf(scenario('1s', 'c'.repeat(129)))).toMatch(
+      /^s\.yaml:11:18: steps\[0\]\.teardown\[0\]\.command: expected the name of an entry .*\(up to 128 /,
+    );
+    expect(
+      load(`version: 1
+name: iv
+tracers: [ { use: proc, interval: 10ms } ]
+steps:
+  - name: s
+    workload: { use: sleep, with: { duration: 10ms } }
+    teardown: [ { command: c, timeout: 1ms } ]
+`).scenario.tracers![0].interval,
+    ).toBe('10ms');
+  });
 });
