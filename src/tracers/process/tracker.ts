@@ -28,6 +28,13 @@ const TICK_NS = BigInt(1e9 / USER_HZ);
 /** /proc/uptime has two decimals. */
 const UPTIME_RESOLUTION_NS = 10_000_000n;
 
+/**
+ * The shortest window measured from a process's start. Start times, and the boot time they
+ * count from, are known to 10 ms each: over 200 ms that is within 10%; over 20 ms a single
+ * threaded process could seem to use 200% of a CPU.
+ */
+const FROM_START_MIN_NS = 200_000_000n;
+
 /** What one reading of all of a process's files gave; undefined when it exited meanwhile. */
 interface Reading {
   pid: number;
@@ -52,6 +59,8 @@ interface Followed {
   comm: string;
   /** Its latest reading of every file, at a tick or when the watch found it. */
   full: Reading;
+  /** Its first CPU times and when they were read. */
+  first: CpuMark;
   /** Its latest CPU times and when they were read: the watch refreshes them between ticks. */
   cpu: CpuMark;
   /** Where its last emitted sample left its CPU time; undefined until a sample was emitted. */
@@ -139,23 +148,27 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
   };
 
   const follow = (r: Reading, time: bigint): Followed => {
-    const f: Followed = {
-      starttime: r.stat.starttime,
-      comm: r.stat.comm,
-      full: r,
-      cpu: cpuMark(r.stat, r.runNs, time),
-    };
+    const cpu = cpuMark(r.stat, r.runNs, time);
+    const f: Followed = { starttime: r.stat.starttime, comm: r.stat.comm, full: r, first: cpu, cpu };
     followed.set(r.pid, f);
     return f;
   };
 
-  // Where cpu_usage is measured from: the previous sample, else the start of a process that
-  // started while the tracer was watching (all of its CPU time is then in the window).
+  // Where cpu_usage is measured from: the previous sample; else the start of a process that
+  // started while the tracer was watching, its whole life then being in the window, when that
+  // is long enough to be precise; else the first reading of the process, if there was one.
   const baseOf = (f: Followed): CpuMark | undefined => {
     if (f.emitted) return f.emitted;
     const started = boot.wallClockOf(f.starttime);
-    if (started === undefined || firstReading === undefined || started < firstReading) return undefined;
-    return { userNs: 0, systemNs: 0, time: started };
+    if (
+      started !== undefined &&
+      firstReading !== undefined &&
+      started >= firstReading &&
+      f.cpu.time - started >= FROM_START_MIN_NS
+    ) {
+      return { userNs: 0, systemNs: 0, time: started };
+    }
+    return f.first.time < f.cpu.time ? f.first : undefined;
   };
 
   const emit = (f: Followed, samples: Sample[]): void => {

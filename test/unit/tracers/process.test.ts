@@ -179,6 +179,26 @@ describe('process collector on recorded /proc snapshots', () => {
     expect(s.fields.cpu_usage).toBeCloseTo((100 * 0.3) / age, 6);
   });
 
+  it('does not measure from the start over a window too short for 10 ms start times', async () => {
+    const ctx = fixtureContext('t1');
+    // The sleep of t2, had it started 50 ms before t2 (680.55 s after boot) with 2 ticks of CPU.
+    const young: TracerContext = {
+      ...ctx,
+      readFile: async (p) => {
+        const s = await ctx.readFile(p);
+        return p === '/proc/8455/stat'
+          ? s.replace(/^((?:\S+ ){13})0 /, '$12 ').replace(' 67960 ', ' 68055 ')
+          : s;
+      },
+    };
+    const sample = processTracker({ name: 'sleep' }, young).sample;
+    await sample();
+    ctx.use('t2');
+    const s = procstat(await sample(), 8455);
+    expect(s.fields.cpu_time_user).toBe(0.02);
+    expect(s.fields.cpu_usage).toBeUndefined();
+  });
+
   it("reports a process that exited between ticks once more, from the watch's last reading", async () => {
     const ctx = fixtureContext('t0');
     let gone = false;
