@@ -29,11 +29,18 @@ const TICK_NS = BigInt(1e9 / USER_HZ);
 const UPTIME_RESOLUTION_NS = 10_000_000n;
 
 /**
- * The shortest window measured from a process's start. Start times, and the boot time they
- * count from, are known to 10 ms each: over 200 ms that is within 10%; over 20 ms a single
- * threaded process could seem to use 200% of a CPU.
+ * The shortest window measured from a process's start. A start time is cut to 10 ms, which
+ * makes the process look older and its usage lower; the boot time it counts from is 0–10 ms
+ * late until the estimate settles, which makes it look younger: over 50 ms that is within
+ * 20%, so a single-threaded process never seems to use 150% of a CPU.
  */
-const FROM_START_MIN_NS = 200_000_000n;
+const FROM_START_MIN_NS = 50_000_000n;
+
+/**
+ * The shortest window of any cpu_usage: a final reading taken just after a tick's could
+ * otherwise turn a few µs of skew between reading the clock and the file into 600%.
+ */
+const MIN_WINDOW_NS = TICK_NS;
 
 /** What one reading of all of a process's files gave; undefined when it exited meanwhile. */
 interface Reading {
@@ -44,6 +51,8 @@ interface Reading {
   fds?: number;
   /** Nanoseconds on a CPU from /proc/<pid>/schedstat, when the kernel has it. */
   runNs?: number;
+  /** When the files were read. */
+  at: bigint;
 }
 
 /** A process's CPU time in nanoseconds at an instant: where its next cpu_usage is measured from. */
@@ -131,6 +140,7 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
         optional('fd', () => ctx.readdir(`${dir}/fd`)),
         readRunNs(ctx, pid),
       ]);
+      const at = ctx.now();
       const parsed = parsePidStat(stat);
       // A zombie has exited and holds no resources; it only waits for its parent to reap it.
       if (parsed.state === 'Z' || parsed.state === 'X') return undefined;
@@ -141,14 +151,15 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
         io: io === undefined ? undefined : parsePidIo(io),
         fds: fds === undefined ? undefined : countFds(fds),
         runNs,
+        at,
       };
     } catch {
       return undefined;
     }
   };
 
-  const follow = (r: Reading, time: bigint): Followed => {
-    const cpu = cpuMark(r.stat, r.runNs, time);
+  const follow = (r: Reading): Followed => {
+    const cpu = cpuMark(r.stat, r.runNs, r.at);
     const f: Followed = { starttime: r.stat.starttime, comm: r.stat.comm, full: r, first: cpu, cpu };
     followed.set(r.pid, f);
     return f;
@@ -171,11 +182,12 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
     return f.first.time < f.cpu.time ? f.first : undefined;
   };
 
-  const emit = (f: Followed, samples: Sample[]): void => {
+  // A sample at `time` (the tick's, for a process still there), from its latest readings.
+  const emit = (f: Followed, samples: Sample[], time = f.cpu.time): void => {
     const { full, cpu } = f;
     const fields: Record<string, FieldValue> = {};
     const base = baseOf(f);
-    if (base && cpu.time > base.time) {
+    if (base && cpu.time - base.time >= MIN_WINDOW_NS) {
       const used = cpu.userNs + cpu.systemNs - base.userNs - base.systemNs;
       fields.cpu_usage = (100 * Math.max(0, used)) / Number(cpu.time - base.time);
     }
@@ -205,7 +217,7 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
       measurement: 'procstat',
       tags: { process_name: full.stat.comm, pid: String(full.pid), selector: label },
       fields,
-      time: cpu.time,
+      time,
     });
   };
 
@@ -242,12 +254,12 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
     }
     for (const r of readings) {
       const known = followed.get(r.pid);
-      const f = known ?? follow(r, time);
+      const f = known ?? follow(r);
       if (known) {
         f.full = r;
-        f.cpu = cpuMark(r.stat, r.runNs, time, f.cpu);
+        f.cpu = cpuMark(r.stat, r.runNs, r.at, f.cpu);
       }
-      emit(f, samples);
+      emit(f, samples, time);
     }
     samples.push({
       measurement: 'procstat_lookup',
@@ -274,7 +286,7 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
     await Promise.all(
       fresh.map(async (pid) => {
         const r = await read(pid);
-        if (r) follow(r, time);
+        if (r) follow(r);
       }),
     );
     await Promise.all(
@@ -283,10 +295,11 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
           ctx.readFile(`/proc/${pid}/stat`).then(parsePidStat, () => undefined),
           readRunNs(ctx, pid),
         ]);
+        const at = ctx.now();
         // Another start time is another process on a reused pid; another name, an exec into a
         // program the selector may not want. A zombie's times are its final ones: keep them.
         if (!stat || stat.starttime !== f.starttime || stat.comm !== f.comm) return;
-        f.cpu = cpuMark(stat, runNs, time, f.cpu);
+        f.cpu = cpuMark(stat, runNs, at, f.cpu);
       }),
     );
   };

@@ -181,13 +181,13 @@ describe('process collector on recorded /proc snapshots', () => {
 
   it('does not measure from the start over a window too short for 10 ms start times', async () => {
     const ctx = fixtureContext('t1');
-    // The sleep of t2, had it started 50 ms before t2 (680.55 s after boot) with 2 ticks of CPU.
+    // The sleep of t2, had it started 20 ms before t2 (680.58 s after boot) with 2 ticks of CPU.
     const young: TracerContext = {
       ...ctx,
       readFile: async (p) => {
         const s = await ctx.readFile(p);
         return p === '/proc/8455/stat'
-          ? s.replace(/^((?:\S+ ){13})0 /, '$12 ').replace(' 67960 ', ' 68055 ')
+          ? s.replace(/^((?:\S+ ){13})0 /, '$12 ').replace(' 67960 ', ' 68058 ')
           : s;
       },
     };
