@@ -91,6 +91,8 @@ export interface ProcessTracker {
   watch(): Promise<void>;
   /** How many processes are followed now: the watch's cost grows with it. */
   followedCount(): number;
+  /** When (ctx.now()) a matching process last appeared or exited; undefined before any did. */
+  lastChange(): bigint | undefined;
 }
 
 /**
@@ -106,6 +108,7 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
   const rejected = new Map<number, bigint>();
   const boot = bootClock();
   let firstReading: bigint | undefined;
+  let changedAt: bigint | undefined;
   const warned = new Set<string>();
   // sample() and watch() both update `followed`: one at a time.
   let queue: Promise<unknown> = Promise.resolve();
@@ -161,6 +164,8 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
   const follow = (r: Reading): Followed => {
     const cpu = cpuMark(r.stat, r.runNs, r.at);
     const f: Followed = { starttime: r.stat.starttime, comm: r.stat.comm, full: r, first: cpu, cpu };
+    // The tracer's first reading finds what was there already: not a change.
+    if (firstReading !== undefined) changedAt = r.at;
     followed.set(r.pid, f);
     return f;
   };
@@ -298,13 +303,21 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
         const at = ctx.now();
         // Another start time is another process on a reused pid; another name, an exec into a
         // program the selector may not want. A zombie's times are its final ones: keep them.
+        if (!stat || stat.starttime !== f.starttime || stat.comm !== f.comm || stat.state === 'Z') {
+          changedAt = at;
+        }
         if (!stat || stat.starttime !== f.starttime || stat.comm !== f.comm) return;
         f.cpu = cpuMark(stat, runNs, at, f.cpu);
       }),
     );
   };
 
-  return { sample: () => serially(sample), watch: () => serially(watch), followedCount: () => followed.size };
+  return {
+    sample: () => serially(sample),
+    watch: () => serially(watch),
+    followedCount: () => followed.size,
+    lastChange: () => changedAt,
+  };
 }
 
 /**
