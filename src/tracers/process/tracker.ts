@@ -97,8 +97,9 @@ export interface ProcessTracker {
 
 /**
  * The state of the `process` tracer. `cpu_usage` is the CPU time over wall-clock time since
- * the process's previous sample, or since it started when it started after the tracer's first
- * reading; a process already running at that first reading gets it from its second sample on.
+ * the process's previous sample; for its first sample, since it started, when it started
+ * while the tracer ran at least 50 ms before, else since the watch first read it. A process
+ * already running at the tracer's first reading gets it from its second reading on.
  */
 export function processTracker(selector: ProcessSelector, ctx: TracerContext): ProcessTracker {
   const label = describeSelector(selector);
