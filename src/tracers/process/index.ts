@@ -11,23 +11,21 @@ export { type ProcessTracker, processTracker } from './tracker.js';
 export type ProcessParams = ProcessSelector;
 
 /**
- * The shortest pause between two watch passes. A pass lists /proc (about 70 µs of CPU with
- * 130 processes on a 2-CPU VM) and reads two small files per followed process (about 16 µs
- * each), so a 20 ms cadence costs well under 1% of a CPU, and a process's CPU time after its
- * last reading, which the tracer cannot see, is at most 20 ms's worth.
+ * The shortest pause between two watch passes: a process's CPU time after its last reading,
+ * which the tracer cannot see, is at most 20 ms's worth when the agent gets a CPU in time. A
+ * pass lists /proc (about 70 µs of CPU with 130 processes on a 2-CPU VM) and reads two small
+ * files per followed process (about 16 µs each), but waking Node for it costs more: about 4%
+ * of a CPU in all at this pace (measured), hence the slower pace of a steady selection.
  */
 export const WATCH_MIN_MS = 20;
 
-/**
- * The pause after a watch pass per followed process: following many processes slows the
- * watch down rather than letting it take more than about 2% of a CPU.
- */
+/** The pause after a watch pass per followed process: following many processes slows the watch. */
 const WATCH_MS_PER_PROCESS = 2;
 
 /**
  * The pause between watch passes while no matching process has appeared or exited for
- * {@link WATCH_QUIET_NS}: waking Node every 20 ms costs about 4% of a CPU (measured), which
- * a steady service does not need. The first process of a burst is caught within this.
+ * {@link WATCH_QUIET_NS}: a steady service does not need the fast pace. The first process
+ * of a burst is caught within this.
  */
 const WATCH_IDLE_MS = 200;
 const WATCH_QUIET_NS = 1_000_000_000n;

@@ -91,7 +91,7 @@ export interface ProcessTracker {
   watch(): Promise<void>;
   /** How many processes are followed now: the watch's cost grows with it. */
   followedCount(): number;
-  /** When (ctx.now()) a matching process last appeared or exited; undefined before any did. */
+  /** When (ctx.now()) a matching process last appeared or exited, or the tracer started. */
   lastChange(): bigint | undefined;
 }
 
@@ -165,8 +165,7 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
   const follow = (r: Reading): Followed => {
     const cpu = cpuMark(r.stat, r.runNs, r.at);
     const f: Followed = { starttime: r.stat.starttime, comm: r.stat.comm, full: r, first: cpu, cpu };
-    // The tracer's first reading finds what was there already: not a change.
-    if (firstReading !== undefined) changedAt = r.at;
+    changedAt = r.at;
     followed.set(r.pid, f);
     return f;
   };
@@ -247,6 +246,8 @@ export function processTracker(selector: ProcessSelector, ctx: TracerContext): P
     // What the first tick found not matching has been running for a while: the watch need
     // not check it again. Later ticks meet young pids too, which the watch checks for a while.
     if (listed) reject(listed, listed, found, firstReading === undefined ? time - RECHECK_NS : time);
+    // A step's workload starts right after its tracers: the watch begins at its fast pace.
+    if (firstReading === undefined) changedAt = time;
     firstReading ??= time;
     const readings = (await Promise.all(found.map(read))).filter((r): r is Reading => r !== undefined);
     const samples: Sample[] = [];
