@@ -107,6 +107,12 @@ export function describeSelector(selector: ProcessSelector): string {
 export interface FindProcessesOptions {
   /** The pid excluded from cmdline matches (defaults to this process): its own argv may hold the pattern. */
   selfPid?: number;
+  /**
+   * Examine only these pids instead of every pid in /proc, for a caller that already listed
+   * /proc and wants to check only the processes it has not seen. Ignored when the selector
+   * names a pid or a pidfile, which pin the candidate themselves.
+   */
+  among?: readonly number[];
 }
 
 /**
@@ -123,7 +129,8 @@ export async function findProcesses(
   const compiled = compiledSelectors.get(selector) ?? compile(selector);
   compiledSelectors.set(selector, compiled);
   const selfPid = options.selfPid ?? process.pid;
-  const candidates = await candidatePids(selector, ctx);
+  const pinned = selector.pid !== undefined || selector.pidfile !== undefined;
+  const candidates = options.among && !pinned ? options.among : await candidatePids(selector, ctx);
   const found = await Promise.all(candidates.map((pid) => matchOne(pid, compiled, selfPid, ctx)));
   return found.filter((p): p is ProcessInfo => p !== undefined).sort((a, b) => a.pid - b.pid);
 }

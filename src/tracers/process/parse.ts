@@ -91,3 +91,14 @@ export function parsePidIo(text: string): Map<string, bigint> {
 export function countFds(entries: readonly string[]): number {
   return entries.filter((e) => /^\d+$/.test(e)).length;
 }
+
+/**
+ * Nanoseconds the task spent on a CPU: the first number of /proc/<pid>/schedstat. It counts
+ * the thread-group leader only, so it is the whole process's CPU time only while the process
+ * has one thread; unlike utime and stime it is not cut to 10 ms clock ticks.
+ */
+export function parseSchedstat(text: string): number {
+  const ns = Number(text.trim().split(/\s+/)[0]);
+  if (!Number.isFinite(ns)) throw new Error('malformed /proc/<pid>/schedstat');
+  return ns;
+}

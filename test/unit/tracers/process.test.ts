@@ -2,7 +2,7 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.js';
 import type { Sample } from '../../../src/core/sample.js';
-import { processCollector, processTracer } from '../../../src/tracers/process/index.js';
+import { processTracer, processTracker } from '../../../src/tracers/process/index.js';
 import {
   countFds,
   parsePidIo,
@@ -69,7 +69,7 @@ describe('process parsers', () => {
 
 describe('process collector on recorded /proc snapshots', () => {
   it('reports a process with its memory, threads, descriptors, I/O and context switches', async () => {
-    const samples = await processCollector({ name: 'sleep' }, fixtureContext('t0'))();
+    const samples = await processTracker({ name: 'sleep' }, fixtureContext('t0')).sample();
     const s = procstat(samples, 8449);
     expect(s.tags).toEqual({ process_name: 'sleep', pid: '8449', selector: 'sleep' });
     expect(s.time).toBe(T0_NS);
@@ -95,7 +95,7 @@ describe('process collector on recorded /proc snapshots', () => {
 
   it('gives cpu_usage from the second observation, in percent of one CPU', async () => {
     const ctx = fixtureContext('t0');
-    const collect = processCollector({ name: 'sh' }, ctx);
+    const collect = processTracker({ name: 'sh' }, ctx).sample;
     const first = procstat(await collect(), 8450);
     expect(first.fields.cpu_usage).toBeUndefined();
     expect(first.fields.cpu_time_user).toBe(0.49);
@@ -116,7 +116,7 @@ describe('process collector on recorded /proc snapshots', () => {
 
   it('follows processes that exit and start between ticks', async () => {
     const ctx = fixtureContext('t0');
-    const collect = processCollector({ systemd_unit: 'nova-api.service' }, ctx);
+    const collect = processTracker({ systemd_unit: 'nova-api.service' }, ctx).sample;
     const t0 = await collect();
     expect(reported(t0)).toEqual([8449]);
     ctx.use('t1');
@@ -127,9 +127,10 @@ describe('process collector on recorded /proc snapshots', () => {
 
     ctx.use('t2');
     const t2 = await collect();
-    // 8449 exited and the service's new process 8455 is seen for the first time: no delta yet.
+    // 8449 exited and the service's new process 8455 is seen for the first time. It started
+    // after the tracer's first reading, so its usage is measured since it started: a sleep's 0.
     expect(reported(t2)).toEqual([8455]);
-    expect(procstat(t2, 8455).fields.cpu_usage).toBeUndefined();
+    expect(procstat(t2, 8455).fields.cpu_usage).toBe(0);
     expect(procstat(t2, 8455).tags.selector).toBe('nova-api.service');
     expect(lookup(t2)[0].fields.pid_count).toBe(1n);
   });
@@ -147,17 +148,138 @@ describe('process collector on recorded /proc snapshots', () => {
         return p.endsWith('/stat') ? s.replace(/^\d+ /, '8450 ') : s;
       },
     };
-    const collect = processCollector({ pid: 8450 }, reused);
+    const collect = processTracker({ pid: 8450 }, reused).sample;
     expect(procstat(await collect(), 8450).tags.process_name).toBe('sh');
     ctx.use('t2');
     reusedBy = '8455';
     const after = procstat(await collect(), 8450);
     expect(after.tags.process_name).toBe('sleep');
-    expect(after.fields.cpu_usage).toBeUndefined();
+    // Measured from its own start (it slept), not from the busy loop's 158 ticks.
+    expect(after.fields.cpu_usage).toBe(0);
+  });
+
+  it('measures a process started after the first reading from its start, on its first sighting', async () => {
+    const ctx = fixtureContext('t0');
+    // Make the sleep started between t1 and t2 (at 679.60 s after boot) have used 0.3 s of CPU.
+    const busy: TracerContext = {
+      ...ctx,
+      readFile: async (p) => {
+        const s = await ctx.readFile(p);
+        return p === '/proc/8455/stat' ? s.replace(/^((?:\S+ ){13})0 /, '$130 ') : s;
+      },
+    };
+    const sample = processTracker({ name: 'sleep' }, busy).sample;
+    expect(procstat(await sample(), 8449).fields.cpu_usage).toBeUndefined(); // running before the tracer
+    ctx.use('t2');
+    const s = procstat(await sample(), 8455);
+    expect(s.fields.cpu_time_user).toBe(0.3);
+    // Boot is placed by the earliest (now - uptime) of the readings, t0's; the process is
+    // 680.6014 - 679.60 s old at t2, so 0.3 s of CPU is 29.96 % of one CPU.
+    const age = Number(T2_NS - 1795563128774269162n) / 1e9 - 679.6;
+    expect(s.fields.cpu_usage).toBeCloseTo((100 * 0.3) / age, 6);
+  });
+
+  it('does not measure from the start over a window too short for 10 ms start times', async () => {
+    const ctx = fixtureContext('t1');
+    // The sleep of t2, had it started 20 ms before t2 (680.58 s after boot) with 2 ticks of CPU.
+    const young: TracerContext = {
+      ...ctx,
+      readFile: async (p) => {
+        const s = await ctx.readFile(p);
+        return p === '/proc/8455/stat'
+          ? s.replace(/^((?:\S+ ){13})0 /, '$12 ').replace(' 67960 ', ' 68058 ')
+          : s;
+      },
+    };
+    const sample = processTracker({ name: 'sleep' }, young).sample;
+    await sample();
+    ctx.use('t2');
+    const s = procstat(await sample(), 8455);
+    expect(s.fields.cpu_time_user).toBe(0.02);
+    expect(s.fields.cpu_usage).toBeUndefined();
+  });
+
+  it("reports a process that exited between ticks once more, from the watch's last reading", async () => {
+    const ctx = fixtureContext('t0');
+    let gone = false;
+    const exiting: TracerContext = {
+      ...ctx,
+      readdir: async (p) => (await ctx.readdir(p)).filter((e) => !(gone && p === '/proc' && e === '8450')),
+      readFile: (p) =>
+        gone && p.startsWith('/proc/8450/') ? Promise.reject(new Error('ENOENT')) : ctx.readFile(p),
+    };
+    const tracker = processTracker({ name: 'sh' }, exiting);
+    expect(procstat(await tracker.sample(), 8450).fields.cpu_usage).toBeUndefined();
+    ctx.use('t1');
+    await tracker.watch(); // the busy loop's CPU time at t1, then it exits
+    gone = true;
+    ctx.use('t2');
+    const samples = await tracker.sample();
+    const last = procstat(samples, 8450);
+    expect(last.time).toBe(T1_NS);
+    expect(last.fields.cpu_time_user).toBe(1.58);
+    expect(last.fields.cpu_usage).toBeCloseTo((100 * 1.09) / seconds(T0_NS, T1_NS), 10);
+    expect(lookup(samples)[0].fields.pid_count).toBe(0n);
+    // Reported once: the next tick does not repeat it.
+    expect(reported(await tracker.sample())).toEqual([]);
+  });
+
+  it('finds between ticks a process that lives less than an interval', async () => {
+    const ctx = fixtureContext('t1');
+    let gone = false;
+    const brief: TracerContext = {
+      ...ctx,
+      readdir: async (p) => (await ctx.readdir(p)).filter((e) => !(gone && p === '/proc' && e === '8455')),
+      readFile: (p) =>
+        gone && p.startsWith('/proc/8455/') ? Promise.reject(new Error('ENOENT')) : ctx.readFile(p),
+    };
+    const tracker = processTracker({ systemd_unit: 'nova-api.service' }, brief);
+    expect(reported(await tracker.sample())).toEqual([8449]);
+    ctx.use('t2');
+    await tracker.watch(); // 8449 has exited, 8455 is new
+    gone = true;
+    const samples = await tracker.sample();
+    expect(reported(samples)).toEqual([8455]);
+    const s = procstat(samples, 8455);
+    expect(s.time).toBe(T2_NS);
+    expect(s.fields.cpu_usage).toBe(0); // since its start, after the tracer's first reading
+    expect(s.fields.memory_rss as bigint).toBeGreaterThan(0n); // the watch read all its files once
+    expect(lookup(samples)[0].fields.pid_count).toBe(0n);
+  });
+
+  it('takes the CPU time of a single-threaded process from schedstat, finer than clock ticks', async () => {
+    const ctx = fixtureContext('t0');
+    let threads = '1';
+    const schedstat: Record<string, string> = { t0: '495000000 1000 7\n', t1: '1589000000 2000 9\n' };
+    let at = 't0';
+    const precise: TracerContext = {
+      ...ctx,
+      readFile: async (p) => {
+        if (p === '/proc/8450/schedstat') return schedstat[at];
+        const s = await ctx.readFile(p);
+        return p === '/proc/8450/stat' ? s.replace(/^((?:\S+ ){19})1 /, `$1${threads} `) : s;
+      },
+    };
+    const sample = processTracker({ pid: 8450 }, precise).sample;
+    // 49 ticks of utime, 0 of stime: the whole 495 ms is user time.
+    expect(procstat(await sample(), 8450).fields.cpu_time_user).toBe(0.495);
+    ctx.use('t1');
+    at = 't1';
+    const second = procstat(await sample(), 8450);
+    expect(second.fields.cpu_time_user).toBe(1.589);
+    expect(second.fields.cpu_time_system).toBe(0);
+    expect(second.fields.cpu_usage).toBeCloseTo((100 * (1.589 - 0.495)) / seconds(T0_NS, T1_NS), 10);
+    // With two threads schedstat counts the main thread only: the ticks count, never going back.
+    threads = '2';
+    ctx.use('t2');
+    at = 't2';
+    schedstat.t2 = '1600000000 0 0\n';
+    const third = procstat(await sample(), 8450);
+    expect(third.fields.cpu_time_user).toBe(2.59);
   });
 
   it('reports an empty match as pid_count 0 and no procstat', async () => {
-    const samples = await processCollector({ name: 'nova-conductor' }, fixtureContext('t0'))();
+    const samples = await processTracker({ name: 'nova-conductor' }, fixtureContext('t0')).sample();
     expect(samples).toEqual([
       {
         measurement: 'procstat_lookup',
@@ -176,7 +298,7 @@ describe('process collector on recorded /proc snapshots', () => {
       readFile: (p) => (p.endsWith('/io') ? Promise.reject(denied) : ctx.readFile(p)),
       readdir: (p) => (p.endsWith('/fd') ? Promise.reject(denied) : ctx.readdir(p)),
     };
-    const collect = processCollector({ cgroup: '/' }, locked);
+    const collect = processTracker({ cgroup: '/' }, locked).sample;
     const samples = [...(await collect()), ...(await collect())];
     const s = procstat(samples.slice(0, 3), 8450);
     expect(s.fields.memory_rss).toBe(1704n * 1024n);
@@ -198,7 +320,7 @@ describe('process collector on recorded /proc snapshots', () => {
           ? Promise.reject(Object.assign(new Error('ESRCH'), { code: 'ESRCH' }))
           : ctx.readFile(p),
     };
-    const samples = await processCollector({ cgroup: '/' }, racing)();
+    const samples = await processTracker({ cgroup: '/' }, racing).sample();
     expect(reported(samples)).toEqual([8450]);
     expect(lookup(samples)[0].fields.pid_count).toBe(1n);
     expect(ctx.logged).toEqual([]);
@@ -213,14 +335,14 @@ describe('process collector on recorded /proc snapshots', () => {
         return p === '/proc/8450/stat' ? s.replace(') R ', ') Z ') : s;
       },
     };
-    const samples = await processCollector({ cgroup: '/' }, zombie)();
+    const samples = await processTracker({ cgroup: '/' }, zombie).sample();
     expect(reported(samples)).toEqual([8449]);
     expect(lookup(samples)[0].fields.pid_count).toBe(1n);
   });
 
   it('writes only what the manifest declares, with the declared types', async () => {
     const ctx = fixtureContext('t0');
-    const collect = processCollector({ cgroup: '/' }, ctx);
+    const collect = processTracker({ cgroup: '/' }, ctx).sample;
     const samples = await collect();
     ctx.use('t1');
     samples.push(...(await collect()));
