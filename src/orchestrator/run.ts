@@ -8,9 +8,16 @@ import type { ProtocolClient } from '../protocol/client.js';
 import type { RequestDraft } from '../protocol/codec.js';
 import { topics } from '../protocol/topics.js';
 import type { LoadedScenario, TracerUse } from '../scenario/types.js';
+import type { EncodedBatch } from '../store/line-protocol.js';
 import { newRunId } from '../store/run-id.js';
 import type { AgentRecord, RunRecord, StreamRecord } from '../store/run-record.js';
-import type { RunWriter, Store } from '../store/store.js';
+import {
+  type EncodedSink,
+  type RunWriter,
+  type SampleSink,
+  type Store,
+  takesEncoded,
+} from '../store/store.js';
 import { Collector } from './collector.js';
 import { runActionScope } from './hooks.js';
 import type { RunObserver } from './observer.js';
@@ -51,8 +58,11 @@ interface ActiveStream {
   error?: string;
 }
 
-/** A sink that counts what passes through it, for the data-loss accounting. */
-function countingSink(writer: RunWriter) {
+/**
+ * A sink that counts what passes through it, for the data-loss accounting. It takes encoded
+ * records when the writer does (EncodedSink), so the runner's fast path reaches the store.
+ */
+function countingSink(writer: RunWriter): SampleSink & Partial<EncodedSink> & { readonly count: number } {
   let count = 0;
   return {
     get count() {
@@ -62,6 +72,12 @@ function countingSink(writer: RunWriter) {
       count += samples.length;
       writer.write(samples);
     },
+    writeEncoded: takesEncoded(writer)
+      ? (batch: EncodedBatch) => {
+          count += batch.lines + batch.dropped;
+          writer.writeEncoded(batch);
+        }
+      : undefined,
     flush: () => writer.flush(),
   };
 }

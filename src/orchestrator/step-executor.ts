@@ -17,6 +17,7 @@ import type { IterationOutcome, Workload } from '../workloads/types.js';
 import { ActionScope, type HookEnv, HookSchedule } from './hooks.js';
 import type { RunObserver } from './observer.js';
 import { evaluateSla } from './sla.js';
+import { StepPoints } from './step-points.js';
 import {
   compileThresholds,
   evaluateThresholds,
@@ -54,12 +55,6 @@ const DEFAULT_RUNNER: RunnerSpec = { type: 'serial', times: 1 };
 const ABORT_CHECK_MS = 1000;
 /** The longest wait, after a step, for run-level tracers' samples of its last moments. */
 const SETTLE_MS = 3000;
-/**
- * Iteration points are handed to the sink in batches: one encode per batch instead of one
- * per iteration is a large part of the runner's cost at thousands of iterations per second.
- */
-const BATCH_SAMPLES = 500;
-const BATCH_MS = 200;
 
 /** The built-in catalogs: tracer manifests and workload definitions of this package. */
 export const builtinLookups: MetricLookups = {
@@ -172,24 +167,7 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
   let abortTimer: NodeJS.Timeout | undefined;
   let failure: unknown;
 
-  // Batched points (see BATCH_SAMPLES), and the tags of each worker's series made once.
-  let pending: Sample[] = [];
-  let flushTimer: NodeJS.Timeout | undefined;
-  const flushPoints = () => {
-    clearTimeout(flushTimer);
-    flushTimer = undefined;
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    ctx.sink.write(batch);
-  };
-  const storePoints = (samples: Sample[]) => {
-    for (const sample of samples) pending.push(sample);
-    if (pending.length >= BATCH_SAMPLES) flushPoints();
-    else flushTimer ??= setTimeout(flushPoints, BATCH_MS);
-  };
-  const workerTags: Record<string, string>[] = [];
-  const tagsOf = (worker: number) => (workerTags[worker] ??= { ...tags, worker: String(worker) });
+  const points = new StepPoints(ctx.sink, tags);
 
   const runIteration = async (worker: number) => {
     const n = nextIteration++;
@@ -224,17 +202,12 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
     if (warm) fields.warmup = true;
     if (cut) fields.interrupted = true;
     if (!outcome.ok) fields.error = outcome.error ?? 'failed';
-    const samples: Sample[] = [{ measurement: 'iteration', tags: tagsOf(worker), fields, time }];
+    points.iteration(worker, fields, time);
     for (const a of outcome.actions ?? []) {
       const af: Sample['fields'] = { duration: a.durationMs, ok: a.ok, iteration: BigInt(n), ...a.fields };
       if (warm) af.warmup = true;
       if (!a.ok) af.error = a.error ?? 'failed';
-      samples.push({
-        measurement: 'action',
-        tags: { ...tagsOf(worker), action: a.name },
-        fields: af,
-        time: a.startNs ?? time,
-      });
+      points.action(worker, a.name, af, a.startNs ?? time);
     }
 
     if (warm) warmupDone++;
@@ -274,7 +247,6 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
         stop.abort();
       }
     }
-    storePoints(samples);
     ctx.observer.iterationEnded?.({
       step: step.name,
       done,
@@ -356,7 +328,7 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
       );
   }
 
-  flushPoints();
+  points.flush();
   await ctx.markTracers?.();
   const ended = nowNs();
   const endPerf = performance.now();
