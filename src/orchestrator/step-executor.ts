@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from '../core/duration.js';
 import { errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { checkParams } from '../core/params.js';
-import { nowNs, type Sample } from '../core/sample.js';
+import { nowNs } from '../core/sample.js';
 import { durationStats } from '../report/stats.js';
 import { type MetricLookups, stepMetricCatalog } from '../scenario/metrics.js';
 import type { LoadedScenario, RunnerSpec, StepSpec } from '../scenario/types.js';
@@ -193,21 +193,29 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
       outcome = { ...outcome, ok: false, error: `timed out after ${formatDuration(timeoutMs)}` };
     }
     done++;
-    const fields: Sample['fields'] = {
-      duration: durationMs,
-      ok: outcome.ok,
-      iteration: BigInt(n),
-      ...outcome.fields,
-    };
-    if (warm) fields.warmup = true;
-    if (cut) fields.interrupted = true;
-    if (!outcome.ok) fields.error = outcome.error ?? 'failed';
-    points.iteration(worker, fields, time);
+    points.iteration(
+      worker,
+      {
+        iteration: n,
+        durationMs,
+        ok: outcome.ok,
+        fields: outcome.fields,
+        warmup: warm,
+        interrupted: cut,
+        error: outcome.ok ? undefined : (outcome.error ?? 'failed'),
+      },
+      time,
+    );
     for (const a of outcome.actions ?? []) {
-      const af: Sample['fields'] = { duration: a.durationMs, ok: a.ok, iteration: BigInt(n), ...a.fields };
-      if (warm) af.warmup = true;
-      if (!a.ok) af.error = a.error ?? 'failed';
-      points.action(worker, a.name, af, a.startNs ?? time);
+      const facts = {
+        iteration: n,
+        durationMs: a.durationMs,
+        ok: a.ok,
+        fields: a.fields,
+        warmup: warm,
+        error: a.ok ? undefined : (a.error ?? 'failed'),
+      };
+      points.action(worker, a.name, facts, a.startNs ?? time);
     }
 
     if (warm) warmupDone++;

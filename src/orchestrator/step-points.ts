@@ -1,5 +1,11 @@
-import type { Sample } from '../core/sample.js';
-import { encodeRecord, encodeSeriesKey } from '../store/line-protocol.js';
+import type { FieldValue, Sample } from '../core/sample.js';
+import {
+  encodeFields,
+  encodeFieldValue,
+  encodeRecord,
+  encodeSeriesKey,
+  encodeTime,
+} from '../store/line-protocol.js';
 import { type EncodedSink, type SampleSink, takesEncoded } from '../store/store.js';
 
 /**
@@ -8,6 +14,66 @@ import { type EncodedSink, type SampleSink, takesEncoded } from '../store/store.
  */
 const BATCH_POINTS = 500;
 const BATCH_MS = 200;
+
+/** What is recorded of an iteration or of one of its atomic actions. */
+export interface PointFacts {
+  /** The iteration's number within the step. */
+  iteration: number;
+  durationMs: number;
+  ok: boolean;
+  /** The workload's own fields (HTTP status, bytes…), after the runner's. */
+  fields?: Record<string, FieldValue>;
+  warmup?: boolean;
+  /** Cut short by a stop (iterations only). */
+  interrupted?: boolean;
+  /** Why it failed; only when not ok. */
+  error?: string;
+}
+
+/**
+ * A point's fields, in this order: duration, ok, iteration, the workload's fields, then
+ * warmup, interrupted and error when they apply.
+ */
+export function pointFields(facts: PointFacts): Sample['fields'] {
+  const fields: Sample['fields'] = {
+    duration: facts.durationMs,
+    ok: facts.ok,
+    iteration: BigInt(facts.iteration),
+    ...facts.fields,
+  };
+  if (facts.warmup) fields.warmup = true;
+  if (facts.interrupted) fields.interrupted = true;
+  if (facts.error !== undefined) fields.error = facts.error;
+  return fields;
+}
+
+/** Field keys the runner writes itself: a workload field of the same name takes the runner's place. */
+const RUNNER_FIELDS = new Set(['duration', 'ok', 'iteration', 'warmup', 'interrupted', 'error']);
+
+/**
+ * pointFields(facts) encoded without building it: the runner's fields are known, so they
+ * are written straight from the numbers. Undefined when the shortcut could differ from the
+ * generic encoder (a workload field named like the runner's or like an array index, which
+ * an object orders first; a duration that is not finite; an iteration number beyond 2^53),
+ * and the caller encodes pointFields(facts) instead.
+ */
+function pointFieldsText(facts: PointFacts, measurement: string): string | undefined {
+  const duration = encodeFieldValue(measurement, 'duration', facts.durationMs);
+  if (duration === undefined || !Number.isSafeInteger(facts.iteration)) return undefined;
+  let text = `duration=${duration},ok=${facts.ok ? 'true' : 'false'},iteration=${facts.iteration}i`;
+  if (facts.fields) {
+    for (const key of Object.keys(facts.fields)) {
+      const c = key.charCodeAt(0);
+      if (RUNNER_FIELDS.has(key) || (c >= 48 && c <= 57)) return undefined;
+    }
+    const own = encodeFields(facts.fields, measurement);
+    if (own !== '') text += ',' + own;
+  }
+  if (facts.warmup) text += ',warmup=true';
+  if (facts.interrupted) text += ',interrupted=true';
+  if (facts.error !== undefined) text += ',error=' + encodeFieldValue(measurement, 'error', facts.error);
+  return text;
+}
 
 /** A worker's series: its tags made once, and their encoded keys once needed. */
 interface WorkerSeries {
@@ -19,10 +85,11 @@ interface WorkerSeries {
 
 /**
  * The `iteration` and `action` points of one step on their way to the sink, batched. Their
- * series are fixed (the step's tags and a worker, and an action name), so when the sink takes
- * encoded records (EncodedSink, as the local store does) each series key is encoded once and
- * a point costs only its fields and time: the same bytes as the generic encoder, at a fraction
- * of its cost. Other sinks get Sample objects, as before.
+ * series are fixed (the step's tags and a worker, and an action name) and their fields are a
+ * few numbers, so when the sink takes encoded records (EncodedSink, as the local store does)
+ * a point is encoded as it comes, from its series key encoded once and its numbers: the same
+ * bytes as the generic encoder, at a fraction of its cost, and no Sample object kept until the
+ * batch is written. Other sinks get Sample objects, as before.
  */
 export class StepPoints {
   private readonly encoded?: EncodedSink;
@@ -41,20 +108,20 @@ export class StepPoints {
     if (takesEncoded(sink)) this.encoded = sink;
   }
 
-  /** Queues the point of an iteration run on `worker`. */
-  iteration(worker: number, fields: Sample['fields'], time: bigint): void {
+  /** Queues the point of an iteration run on `worker`, started at `time`. */
+  iteration(worker: number, facts: PointFacts, time: bigint): void {
     const series = this.series(worker);
     if (this.encoded) {
       series.iterationKey ??= encodeSeriesKey('iteration', series.tags);
-      this.add(encodeRecord(series.iterationKey, fields, time, 'iteration'));
+      this.add(series.iterationKey, facts, time, 'iteration');
     } else {
-      this.samples.push({ measurement: 'iteration', tags: series.tags, fields, time });
+      this.samples.push({ measurement: 'iteration', tags: series.tags, fields: pointFields(facts), time });
       this.added();
     }
   }
 
-  /** Queues the point of an atomic action of an iteration run on `worker`. */
-  action(worker: number, name: string, fields: Sample['fields'], time: bigint): void {
+  /** Queues the point of an atomic action of an iteration run on `worker`, started at `time`. */
+  action(worker: number, name: string, facts: PointFacts, time: bigint): void {
     const series = this.series(worker);
     if (this.encoded) {
       let key = series.actionKeys.get(name);
@@ -62,9 +129,10 @@ export class StepPoints {
         key = encodeSeriesKey('action', { ...series.tags, action: name });
         series.actionKeys.set(name, key);
       }
-      this.add(encodeRecord(key, fields, time, 'action'));
+      this.add(key, facts, time, 'action');
     } else {
-      this.samples.push({ measurement: 'action', tags: { ...series.tags, action: name }, fields, time });
+      const tags = { ...series.tags, action: name };
+      this.samples.push({ measurement: 'action', tags, fields: pointFields(facts), time });
       this.added();
     }
   }
@@ -97,8 +165,13 @@ export class StepPoints {
     return series;
   }
 
-  /** One encoded record, or undefined when every field was NaN or Infinity (counted, as encodeBatch does). */
-  private add(line: string | undefined): void {
+  private add(key: string, facts: PointFacts, time: bigint, measurement: string): void {
+    const fields = pointFieldsText(facts, measurement);
+    const line =
+      fields === undefined
+        ? encodeRecord(key, pointFields(facts), time, measurement)
+        : `${key} ${fields} ${encodeTime(time, measurement)}`;
+    // Counted as encodeBatch counts, though `ok` can always be written.
     if (line === undefined) this.dropped++;
     else {
       this.text += line + '\n';

@@ -108,7 +108,8 @@ function quoteString(s: string): string {
   return out + s.slice(from) + '"';
 }
 
-function encodeFieldValue(measurement: string, key: string, v: FieldValue): string | undefined {
+/** One field's value as line protocol, or undefined for NaN and ±Infinity (InfluxDB cannot store them). */
+export function encodeFieldValue(measurement: string, key: string, v: FieldValue): string | undefined {
   switch (typeof v) {
     case 'number':
       if (!Number.isFinite(v)) return undefined;
@@ -178,6 +179,36 @@ export function encodeSeriesKey(measurement: string, tags: Record<string, string
 }
 
 /**
+ * The field set of a record: `key=value` pairs joined by commas, in the object's key order;
+ * empty when no field can be written (all NaN or ±Infinity). `measurement` only names the
+ * record in errors.
+ */
+export function encodeFields(fields: Record<string, FieldValue>, measurement: string): string {
+  let text = '';
+  let sep = '';
+  for (const key of Object.keys(fields)) {
+    if (key === '') refuse(measurement, 'a field key is empty');
+    if (skippedByInflux(key))
+      refuse(measurement, `field key ${JSON.stringify(key)} starts with a tab or NUL`);
+    const value = encodeFieldValue(measurement, key, fields[key]);
+    if (value === undefined) continue;
+    const k = escapeName(key, true);
+    if (k === undefined) refuse(measurement, `field key ${JSON.stringify(key)} ${problem}`);
+    text += sep + k + '=' + value;
+    sep = ',';
+  }
+  return text;
+}
+
+/** A record's timestamp: nanoseconds, checked to fit InfluxDB's 64-bit range. */
+export function encodeTime(time: bigint, measurement: string): string {
+  if (typeof time !== 'bigint') refuse(measurement, 'the time is not a bigint of nanoseconds');
+  if (time < INT64_MIN || time > INT64_MAX)
+    refuse(measurement, 'the time is outside the 64-bit nanosecond range');
+  return String(time);
+}
+
+/**
  * One record from a series key (encodeSeriesKey), fields and time, without a trailing
  * newline; undefined when it has fields but none that can be written (all NaN or ±Infinity).
  * `measurement` only names the record in errors.
@@ -188,28 +219,12 @@ export function encodeRecord(
   time: bigint,
   measurement: string,
 ): string | undefined {
-  let line = seriesKey;
-  let sep = ' ';
-  let any = false;
-  for (const key of Object.keys(fields)) {
-    any = true;
-    if (key === '') refuse(measurement, 'a field key is empty');
-    if (skippedByInflux(key))
-      refuse(measurement, `field key ${JSON.stringify(key)} starts with a tab or NUL`);
-    const value = encodeFieldValue(measurement, key, fields[key]);
-    if (value === undefined) continue;
-    const k = escapeName(key, true);
-    if (k === undefined) refuse(measurement, `field key ${JSON.stringify(key)} ${problem}`);
-    line += sep + k + '=' + value;
-    sep = ',';
+  const text = encodeFields(fields, measurement);
+  if (text === '') {
+    if (Object.keys(fields).length === 0) refuse(measurement, 'it has no fields');
+    return undefined;
   }
-  if (!any) refuse(measurement, 'it has no fields');
-  if (sep === ' ') return undefined;
-
-  if (typeof time !== 'bigint') refuse(measurement, 'the time is not a bigint of nanoseconds');
-  if (time < INT64_MIN || time > INT64_MAX)
-    refuse(measurement, 'the time is outside the 64-bit nanosecond range');
-  return line + ' ' + time;
+  return seriesKey + ' ' + text + ' ' + encodeTime(time, measurement);
 }
 
 /** Encodes one sample, or returns undefined when it has fields but none that can be written. */

@@ -14,33 +14,29 @@ const T0 = 1_764_000_000_123_456_789n;
 
 /** The points a step records, fed to `points` as the step executor does. */
 function record(points: StepPoints): void {
-  // An HTTP iteration: fields in the executor's order, then the workload's integers.
-  points.iteration(0, { duration: 1.234567891, ok: true, iteration: 0n, bytes: 11n, status: 200n }, T0);
-  // A warmup iteration on another worker, and a failure whose error needs quoting.
-  points.iteration(3, { duration: 0.5, ok: true, iteration: 1n, warmup: true }, T0 + 1n);
+  // An HTTP iteration: the workload's integers after the runner's fields.
   points.iteration(
     0,
-    {
-      duration: 30000,
-      ok: false,
-      iteration: 2n,
-      interrupted: true,
-      error: 'GET http://h/ "x": timed out\nC:\\path',
-    },
-    T0 + 2n,
+    { iteration: 0, durationMs: 1.234567891, ok: true, fields: { bytes: 11n, status: 200n } },
+    T0,
   );
+  // A warmup iteration on another worker, and a cut-short failure whose error needs quoting.
+  points.iteration(3, { iteration: 1, durationMs: 0.5, ok: true, warmup: true }, T0 + 1n);
+  const error = 'GET http://h/ "x": timed out\nC:\\path, é';
+  points.iteration(0, { iteration: 2, durationMs: 30000, ok: false, interrupted: true, error }, T0 + 2n);
   // Atomic actions, one with a name that needs escaping, one failed.
-  points.action(3, 'login', { duration: 2.5, ok: true, iteration: 3n, status: 201n }, T0 + 3n);
-  points.action(
-    3,
-    'list servers, all',
-    { duration: -0, ok: false, iteration: 3n, error: 'status 500' },
-    T0 + 4n,
-  );
-  points.action(0, 'login', { duration: 1e-7, ok: true, iteration: 4n }, T0 + 5n);
-  // A NaN field is left out; a point with nothing writable is dropped and counted.
-  points.iteration(5, { duration: Number.NaN, ok: true, iteration: 5n }, T0 + 6n);
-  points.action(5, 'x', { duration: Number.POSITIVE_INFINITY }, T0 + 7n);
+  points.action(3, 'login', { iteration: 3, durationMs: 2.5, ok: true, fields: { status: 201n } }, T0 + 3n);
+  const failed = { iteration: 3, durationMs: -0, ok: false, warmup: true, error: 'status 500' };
+  points.action(3, 'list servers, all', failed, T0 + 4n);
+  points.action(0, 'login', { iteration: 4, durationMs: 1e-7, ok: true }, T0 + 5n);
+  // Workload fields: one not writable (NaN), one string with a space in its key.
+  const odd = { ratio: Number.NaN, 'a key': 'v', n: 1.5 };
+  points.iteration(5, { iteration: 5, durationMs: 7, ok: true, fields: odd }, T0 + 6n);
+  // Where the shortcut steps aside: a workload field named like the runner's, or like an
+  // array index (an object puts those first), and a duration that cannot be written.
+  points.iteration(6, { iteration: 6, durationMs: 1, ok: true, fields: { ok: 'mine', x: 1n } }, T0 + 7n);
+  points.iteration(6, { iteration: 7, durationMs: 1, ok: false, fields: { '7': 1n }, error: 'e' }, T0 + 8n);
+  points.iteration(7, { iteration: 8, durationMs: Number.NaN, ok: true }, T0 + 9n);
   points.flush();
 }
 
@@ -81,7 +77,7 @@ describe('StepPoints', () => {
     const expected = encodeBatch(generic.samples);
     expect(fast.batches).toHaveLength(1);
     expect(fast.batches[0]).toEqual(expected);
-    expect(expected).toMatchObject({ lines: 7, dropped: 1 });
+    expect(expected).toMatchObject({ lines: 10, dropped: 0 });
     // The generic path's points, to be sure what is compared: tags per worker, then `action`.
     expect(generic.samples[4]).toMatchObject({
       measurement: 'action',
@@ -90,6 +86,8 @@ describe('StepPoints', () => {
     expect(expected.text.split('\n')[0]).toBe(
       'iteration,run=run-1,scenario=my\\ scenario\\,\\ v\\=1,step=step\\ 1\\,a\\=b,worker=0 duration=1.234567891,ok=true,iteration=0i,bytes=11i,status=200i 1764000000123456789',
     );
+    expect(generic.samples[7].fields).toEqual({ duration: 1, ok: 'mine', iteration: 6n, x: 1n });
+    expect(Object.keys(generic.samples[8].fields)[0]).toBe('7');
   });
 
   it('stores through a LocalStore the bytes the generic encoder writes, and reads back the same samples', async () => {
@@ -102,20 +100,19 @@ describe('StepPoints', () => {
 
     const text = await readFile(join(dir, 'runs', 'fast', 'samples.lp'), 'utf8');
     expect(text).toBe(encodeBatch(generic.samples).text);
-    expect(writer.samplesWritten).toBe(7);
-    expect(writer.samplesDropped).toBe(1);
+    expect(writer.samplesWritten).toBe(10);
+    expect(writer.samplesDropped).toBe(0);
     const read: Sample[] = [];
     for await (const s of store.readSamples('fast')) read.push(s);
-    expect(read).toHaveLength(7);
-    expect(read[2].fields.error).toBe('GET http://h/ "x": timed out\nC:\\path');
+    expect(read).toHaveLength(10);
+    expect(read[2].fields.error).toBe('GET http://h/ "x": timed out\nC:\\path, é');
     expect(read[4].tags.action).toBe('list servers, all');
   });
 
   it('hands points over in batches of 500, and the rest after 200 ms', async () => {
     const fast = encodedSink();
     const points = new StepPoints(fast, TAGS);
-    for (let i = 0; i < 502; i++)
-      points.iteration(i % 4, { duration: 1, ok: true, iteration: BigInt(i) }, T0);
+    for (let i = 0; i < 502; i++) points.iteration(i % 4, { iteration: i, durationMs: 1, ok: true }, T0);
     expect(fast.batches.map((b) => b.lines)).toEqual([500]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(fast.batches.map((b) => b.lines)).toEqual([500, 2]);
@@ -125,6 +122,6 @@ describe('StepPoints', () => {
 
   it('refuses a step whose tags cannot be written exactly, as the generic encoder does', () => {
     const points = new StepPoints(encodedSink(), { ...TAGS, step: 'bad\nstep' });
-    expect(() => points.iteration(0, { duration: 1, ok: true, iteration: 0n }, T0)).toThrow(/newline/);
+    expect(() => points.iteration(0, { iteration: 0, durationMs: 1, ok: true }, T0)).toThrow(/newline/);
   });
 });
