@@ -16,9 +16,16 @@ import {
   type Scenario,
   type TracerUse,
 } from '../scenario/types.js';
+import type { EncodedBatch } from '../store/line-protocol.js';
 import { newRunId } from '../store/run-id.js';
 import type { AgentRecord, BrokerOutage, RunRecord, StreamRecord } from '../store/run-record.js';
-import type { RunWriter, Store } from '../store/store.js';
+import {
+  type EncodedSink,
+  type RunWriter,
+  type SampleSink,
+  type Store,
+  takesEncoded,
+} from '../store/store.js';
 import { agentCommands } from './agent-commands.js';
 import { Collector } from './collector.js';
 import { runActionScope } from './hooks.js';
@@ -65,8 +72,11 @@ interface ActiveStream {
   error?: string;
 }
 
-/** A sink that counts what passes through it, for the data-loss accounting. */
-function countingSink(writer: RunWriter) {
+/**
+ * A sink that counts what passes through it, for the data-loss accounting. It takes encoded
+ * records when the writer does (EncodedSink), so the runner's fast path reaches the store.
+ */
+function countingSink(writer: RunWriter): SampleSink & Partial<EncodedSink> & { readonly count: number } {
   let count = 0;
   return {
     get count() {
@@ -76,6 +86,12 @@ function countingSink(writer: RunWriter) {
       count += samples.length;
       writer.write(samples);
     },
+    writeEncoded: takesEncoded(writer)
+      ? (batch: EncodedBatch) => {
+          count += batch.lines + batch.dropped;
+          writer.writeEncoded(batch);
+        }
+      : undefined,
     flush: () => writer.flush(),
   };
 }

@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from '../core/duration.js';
 import { errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { checkParams } from '../core/params.js';
-import { nowNs, type Sample } from '../core/sample.js';
+import { nowNs } from '../core/sample.js';
 import { durationStats } from '../report/stats.js';
 import { type MetricLookups, stepMetricCatalog } from '../scenario/metrics.js';
 import type { LoadedScenario, RunnerSpec, StepSpec } from '../scenario/types.js';
@@ -17,6 +17,7 @@ import type { IterationOutcome, Workload } from '../workloads/types.js';
 import { ActionScope, type AgentCommands, type HookEnv, HookSchedule } from './hooks.js';
 import type { RunObserver } from './observer.js';
 import { evaluateSla } from './sla.js';
+import { StepPoints } from './step-points.js';
 import {
   compileThresholds,
   evaluateThresholds,
@@ -57,12 +58,6 @@ const DEFAULT_RUNNER: RunnerSpec = { type: 'serial', times: 1 };
 const ABORT_CHECK_MS = 1000;
 /** The longest wait, after a step, for run-level tracers' samples of its last moments. */
 const SETTLE_MS = 3000;
-/**
- * Iteration points are handed to the sink in batches: one encode per batch instead of one
- * per iteration is a large part of the runner's cost at thousands of iterations per second.
- */
-const BATCH_SAMPLES = 500;
-const BATCH_MS = 200;
 
 /** The built-in catalogs: tracer manifests and workload definitions of this package. */
 export const builtinLookups: MetricLookups = {
@@ -176,24 +171,7 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
   let abortTimer: NodeJS.Timeout | undefined;
   let failure: unknown;
 
-  // Batched points (see BATCH_SAMPLES), and the tags of each worker's series made once.
-  let pending: Sample[] = [];
-  let flushTimer: NodeJS.Timeout | undefined;
-  const flushPoints = () => {
-    clearTimeout(flushTimer);
-    flushTimer = undefined;
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    ctx.sink.write(batch);
-  };
-  const storePoints = (samples: Sample[]) => {
-    for (const sample of samples) pending.push(sample);
-    if (pending.length >= BATCH_SAMPLES) flushPoints();
-    else flushTimer ??= setTimeout(flushPoints, BATCH_MS);
-  };
-  const workerTags: Record<string, string>[] = [];
-  const tagsOf = (worker: number) => (workerTags[worker] ??= { ...tags, worker: String(worker) });
+  const points = new StepPoints(ctx.sink, tags);
 
   const runIteration = async (worker: number) => {
     const n = nextIteration++;
@@ -219,26 +197,29 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
       outcome = { ...outcome, ok: false, error: `timed out after ${formatDuration(timeoutMs)}` };
     }
     done++;
-    const fields: Sample['fields'] = {
-      duration: durationMs,
-      ok: outcome.ok,
-      iteration: BigInt(n),
-      ...outcome.fields,
-    };
-    if (warm) fields.warmup = true;
-    if (cut) fields.interrupted = true;
-    if (!outcome.ok) fields.error = outcome.error ?? 'failed';
-    const samples: Sample[] = [{ measurement: 'iteration', tags: tagsOf(worker), fields, time }];
+    points.iteration(
+      worker,
+      {
+        iteration: n,
+        durationMs,
+        ok: outcome.ok,
+        fields: outcome.fields,
+        warmup: warm,
+        interrupted: cut,
+        error: outcome.ok ? undefined : (outcome.error ?? 'failed'),
+      },
+      time,
+    );
     for (const a of outcome.actions ?? []) {
-      const af: Sample['fields'] = { duration: a.durationMs, ok: a.ok, iteration: BigInt(n), ...a.fields };
-      if (warm) af.warmup = true;
-      if (!a.ok) af.error = a.error ?? 'failed';
-      samples.push({
-        measurement: 'action',
-        tags: { ...tagsOf(worker), action: a.name },
-        fields: af,
-        time: a.startNs ?? time,
-      });
+      const facts = {
+        iteration: n,
+        durationMs: a.durationMs,
+        ok: a.ok,
+        fields: a.fields,
+        warmup: warm,
+        error: a.ok ? undefined : (a.error ?? 'failed'),
+      };
+      points.action(worker, a.name, facts, a.startNs ?? time);
     }
 
     if (warm) warmupDone++;
@@ -278,7 +259,6 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
         stop.abort();
       }
     }
-    storePoints(samples);
     ctx.observer.iterationEnded?.({
       step: step.name,
       done,
@@ -363,7 +343,7 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
       );
   }
 
-  flushPoints();
+  points.flush();
   await ctx.markTracers?.();
   const ended = nowNs();
   const endPerf = performance.now();

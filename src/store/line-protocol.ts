@@ -57,8 +57,8 @@ export interface EncodedBatch {
   dropped: number;
 }
 
-function refuse(sample: Sample, what: string): never {
-  throw new Error(`cannot encode a ${JSON.stringify(sample?.measurement)} sample as line protocol: ${what}`);
+function refuse(measurement: string, what: string): never {
+  throw new Error(`cannot encode a ${JSON.stringify(measurement)} sample as line protocol: ${what}`);
 }
 
 /** Why escapeName last refused a value: a side channel, so the hot path returns a plain string. */
@@ -110,7 +110,8 @@ function quoteString(s: string): string {
   return out + s.slice(from) + '"';
 }
 
-function encodeFieldValue(sample: Sample, key: string, v: FieldValue): string | undefined {
+/** One field's value as line protocol, or undefined for NaN and ±Infinity (InfluxDB cannot store them). */
+export function encodeFieldValue(measurement: string, key: string, v: FieldValue): string | undefined {
   switch (typeof v) {
     case 'number':
       if (!Number.isFinite(v)) return undefined;
@@ -118,7 +119,7 @@ function encodeFieldValue(sample: Sample, key: string, v: FieldValue): string | 
       return v === 0 && 1 / v < 0 ? '-0' : String(v);
     case 'bigint':
       if (v < INT64_MIN || v > INT64_MAX)
-        refuse(sample, `integer field ${JSON.stringify(key)} is outside the 64-bit range`);
+        refuse(measurement, `integer field ${JSON.stringify(key)} is outside the 64-bit range`);
       return v + 'i';
     case 'string':
       return quoteString(v);
@@ -126,7 +127,7 @@ function encodeFieldValue(sample: Sample, key: string, v: FieldValue): string | 
       return v ? 'true' : 'false';
     default:
       return refuse(
-        sample,
+        measurement,
         `field ${JSON.stringify(key)} has a value of type ${v === null ? 'null' : typeof v}`,
       );
   }
@@ -141,17 +142,19 @@ function skippedByInflux(name: string): boolean {
   return c === TAB || c === 0;
 }
 
-/** Encodes one sample, or returns undefined when it has fields but none that can be written. */
-function encodeSample(sample: Sample): string | undefined {
-  const measurement = sample.measurement;
-  if (typeof measurement !== 'string' || measurement === '') refuse(sample, 'the measurement is empty');
+/**
+ * The series key of a record: its measurement and tags, escaped, the tags sorted. A writer
+ * whose series are fixed (the runner's iteration points, one series per worker) encodes it
+ * once and then appends only fields and time (see encodeRecord).
+ */
+export function encodeSeriesKey(measurement: string, tags: Record<string, string>): string {
+  if (typeof measurement !== 'string' || measurement === '') refuse(measurement, 'the measurement is empty');
   // A line starting with '#' is a comment to InfluxDB, and '\#' is not an escape it knows.
-  if (measurement.charCodeAt(0) === HASH) refuse(sample, 'the measurement starts with "#"');
-  if (skippedByInflux(measurement)) refuse(sample, 'the measurement starts with a tab or NUL');
+  if (measurement.charCodeAt(0) === HASH) refuse(measurement, 'the measurement starts with "#"');
+  if (skippedByInflux(measurement)) refuse(measurement, 'the measurement starts with a tab or NUL');
   let line = escapeName(measurement, false);
-  if (line === undefined) refuse(sample, `the measurement ${problem}`);
+  if (line === undefined) refuse(measurement, `the measurement ${problem}`);
 
-  const tags = sample.tags;
   const tagKeys = Object.keys(tags);
   if (tagKeys.length > 1) {
     // Tracers usually build tags in the same order every time; only sort when needed.
@@ -166,36 +169,74 @@ function encodeSample(sample: Sample): string | undefined {
     const value = tags[key];
     if (value === '' || value === undefined) continue;
     if (typeof value !== 'string')
-      refuse(sample, `tag ${JSON.stringify(key)} has a value of type ${typeof value}`);
-    if (key === '') refuse(sample, 'a tag key is empty');
+      refuse(measurement, `tag ${JSON.stringify(key)} has a value of type ${typeof value}`);
+    if (key === '') refuse(measurement, 'a tag key is empty');
     const k = escapeName(key, true);
-    if (k === undefined) refuse(sample, `tag key ${JSON.stringify(key)} ${problem}`);
+    if (k === undefined) refuse(measurement, `tag key ${JSON.stringify(key)} ${problem}`);
     const v = escapeName(value, true);
-    if (v === undefined) refuse(sample, `the value of tag ${JSON.stringify(key)} ${problem}`);
+    if (v === undefined) refuse(measurement, `the value of tag ${JSON.stringify(key)} ${problem}`);
     line += ',' + k + '=' + v;
   }
+  return line;
+}
 
-  const fields = sample.fields;
-  let sep = ' ';
-  let any = false;
+/**
+ * The field set of a record: `key=value` pairs joined by commas, in the object's key order;
+ * empty when no field can be written (all NaN or ±Infinity). `measurement` only names the
+ * record in errors.
+ */
+export function encodeFields(fields: Record<string, FieldValue>, measurement: string): string {
+  let text = '';
+  let sep = '';
   for (const key of Object.keys(fields)) {
-    any = true;
-    if (key === '') refuse(sample, 'a field key is empty');
-    if (skippedByInflux(key)) refuse(sample, `field key ${JSON.stringify(key)} starts with a tab or NUL`);
-    const value = encodeFieldValue(sample, key, fields[key]);
+    if (key === '') refuse(measurement, 'a field key is empty');
+    if (skippedByInflux(key))
+      refuse(measurement, `field key ${JSON.stringify(key)} starts with a tab or NUL`);
+    const value = encodeFieldValue(measurement, key, fields[key]);
     if (value === undefined) continue;
     const k = escapeName(key, true);
-    if (k === undefined) refuse(sample, `field key ${JSON.stringify(key)} ${problem}`);
-    line += sep + k + '=' + value;
+    if (k === undefined) refuse(measurement, `field key ${JSON.stringify(key)} ${problem}`);
+    text += sep + k + '=' + value;
     sep = ',';
   }
-  if (!any) refuse(sample, 'it has no fields');
-  if (sep === ' ') return undefined;
+  return text;
+}
 
-  const time = sample.time;
-  if (typeof time !== 'bigint') refuse(sample, 'the time is not a bigint of nanoseconds');
-  if (time < INT64_MIN || time > INT64_MAX) refuse(sample, 'the time is outside the 64-bit nanosecond range');
-  return line + ' ' + time;
+/** A record's timestamp: nanoseconds, checked to fit InfluxDB's 64-bit range. */
+export function encodeTime(time: bigint, measurement: string): string {
+  if (typeof time !== 'bigint') refuse(measurement, 'the time is not a bigint of nanoseconds');
+  if (time < INT64_MIN || time > INT64_MAX)
+    refuse(measurement, 'the time is outside the 64-bit nanosecond range');
+  return String(time);
+}
+
+/**
+ * One record from a series key (encodeSeriesKey), fields and time, without a trailing
+ * newline; undefined when it has fields but none that can be written (all NaN or ±Infinity).
+ * `measurement` only names the record in errors.
+ */
+export function encodeRecord(
+  seriesKey: string,
+  fields: Record<string, FieldValue>,
+  time: bigint,
+  measurement: string,
+): string | undefined {
+  const text = encodeFields(fields, measurement);
+  if (text === '') {
+    if (Object.keys(fields).length === 0) refuse(measurement, 'it has no fields');
+    return undefined;
+  }
+  return seriesKey + ' ' + text + ' ' + encodeTime(time, measurement);
+}
+
+/** Encodes one sample, or returns undefined when it has fields but none that can be written. */
+function encodeSample(sample: Sample): string | undefined {
+  return encodeRecord(
+    encodeSeriesKey(sample.measurement, sample.tags),
+    sample.fields,
+    sample.time,
+    sample.measurement,
+  );
 }
 
 /**
@@ -205,7 +246,8 @@ function encodeSample(sample: Sample): string | undefined {
  */
 export function encodeLine(sample: Sample): string {
   const line = encodeSample(sample);
-  if (line === undefined) refuse(sample, 'every field is NaN or Infinity, which InfluxDB cannot store');
+  if (line === undefined)
+    refuse(sample.measurement, 'every field is NaN or Infinity, which InfluxDB cannot store');
   return line;
 }
 

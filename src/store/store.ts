@@ -1,4 +1,5 @@
 import type { Sample } from '../core/sample.js';
+import type { EncodedBatch } from './line-protocol.js';
 import type { RunRecord } from './run-record.js';
 
 /**
@@ -11,6 +12,21 @@ export interface SampleSink {
   write(samples: Sample[]): void;
   /** Resolves when everything queued so far is durable (written or spooled). */
   flush(): Promise<void>;
+}
+
+/**
+ * An optional ability of a sink that stores line protocol: it takes records already encoded
+ * (by encodeSeriesKey and encodeRecord), so a producer whose series are fixed, such as the
+ * runner's iteration points, encodes each series key once instead of once per point.
+ */
+export interface EncodedSink {
+  /** Queues newline-terminated records; `lines` of them count as written, `dropped` as dropped. */
+  writeEncoded(batch: EncodedBatch): void;
+}
+
+/** Whether a sink takes encoded records (EncodedSink). */
+export function takesEncoded<S extends SampleSink>(sink: S): sink is S & EncodedSink {
+  return typeof (sink as Partial<EncodedSink>).writeEncoded === 'function';
 }
 
 export interface SampleFilter {

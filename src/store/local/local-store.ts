@@ -26,12 +26,12 @@ import { createGunzip, createGzip, type Gzip, constants as zlibConstants } from 
 import { ExitCode, errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { sampleMatcher } from '../filter.js';
-import { decodeRecords, decodeStream, encodeBatch } from '../line-protocol.js';
+import { decodeRecords, decodeStream, type EncodedBatch, encodeBatch } from '../line-protocol.js';
 import type { RecordReader, RecordView } from '../record-view.js';
 import { compareRuns, moveTag, resolveRunRef, validateTag } from '../resolve-run.js';
 import { validateRunId } from '../run-id.js';
 import type { RunRecord } from '../run-record.js';
-import type { RunAdmin, RunWriter, SampleFilter, Store, WriterStats } from '../store.js';
+import type { EncodedSink, RunAdmin, RunWriter, SampleFilter, Store, WriterStats } from '../store.js';
 
 /** Where the local store lives when no directory is given, relative to the working directory. */
 export const DEFAULT_STORE_DIR = '.scalpels';
@@ -340,7 +340,7 @@ export class LocalStore implements Store, RunAdmin, RecordReader {
  * than the tracers shows up as memory, and flush() takes longer). Write errors are remembered
  * and thrown from flush() and close(), where a caller is waiting for durability.
  */
-export class LocalRunWriter implements RunWriter {
+export class LocalRunWriter implements RunWriter, EncodedSink {
   /** Samples encoded so far. */
   samplesWritten = 0;
   /** Samples left out because every field was NaN or Infinity. */
@@ -366,9 +366,13 @@ export class LocalRunWriter implements RunWriter {
    * failure) or if the writer is closed.
    */
   write(samples: Sample[]): void {
-    if (this.closing)
-      throw new RuntimeFailure(`run ${this.runId} is closed; samples written after close are lost`);
-    const batch = encodeBatch(samples);
+    this.throwIfClosed();
+    this.writeEncoded(encodeBatch(samples));
+  }
+
+  /** Queues records already encoded (see EncodedSink); throws if the writer is closed. */
+  writeEncoded(batch: EncodedBatch): void {
+    this.throwIfClosed();
     this.samplesWritten += batch.lines;
     this.samplesDropped += batch.dropped;
     if (batch.text === '') return;
@@ -456,6 +460,11 @@ export class LocalRunWriter implements RunWriter {
         done();
       });
     });
+  }
+
+  private throwIfClosed(): void {
+    if (this.closing)
+      throw new RuntimeFailure(`run ${this.runId} is closed; samples written after close are lost`);
   }
 
   private remember(err: unknown): void {

@@ -309,82 +309,11 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
         pools.set(r.origin, new Pool(r.origin, { connections: Math.max(1, ctx.concurrency), pipelining: 1 }));
     }
 
-    /**
-     * One request: never throws; the outcome says what happened. Dispatched with undici's
-     * handler API rather than `request()`: no response stream per request, the body counted
-     * (and kept only when a check needs it) chunk by chunk — the difference is a large part
-     * of the client's cost at thousands of requests per second. The timeout is a plain timer
-     * aborting the request: undici's own headers/body timeouts tick at a coarse resolution
-     * (up to a second late), so they are kept only as a backstop.
-     */
+    /** One request: never throws; the outcome says what happened (see InFlight). */
     const send = (req: PreparedRequest, signal: AbortSignal) =>
-      new Promise<{ status?: number; bytes: number; error?: string }>((resolve) => {
-        let status: number | undefined;
-        let bytes = 0;
-        const chunks: Buffer[] | undefined = req.readBody ? [] : undefined;
-        let controller: { abort(reason: Error): void } | undefined;
-        let settled = false;
-        let stopped: 'timeout' | 'abort' | undefined;
-        const finish = (error?: string) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          watchers.delete(signal, onAbort);
-          if (!error && status !== undefined) {
-            const text = chunks ? Buffer.concat(chunks).toString('utf8') : undefined;
-            error = check(req, status, text);
-          }
-          resolve({ status: error && status === undefined ? undefined : status, bytes, error });
-        };
-        const stop = (why: 'timeout' | 'abort') => {
-          stopped ??= why;
-          // Settle first: the abort reports an error of its own, which is then ignored.
-          finish(
-            why === 'timeout'
-              ? `${req.label}: timed out after ${formatDuration(req.timeoutMs)}`
-              : `${req.label}: interrupted`,
-          );
-          controller?.abort(new Error(why));
-        };
-        const onAbort = () => stop('abort');
-        const timer = setTimeout(() => stop('timeout'), req.timeoutMs);
-        if (signal.aborted) return stop('abort');
-        watchers.add(signal, onAbort);
-        try {
-          pools.get(req.origin)!.dispatch(
-            {
-              method: req.method as 'GET',
-              path: req.path,
-              headers: req.headers,
-              body: req.body,
-              headersTimeout: req.timeoutMs + 1000,
-              bodyTimeout: req.timeoutMs + 1000,
-            },
-            {
-              onRequestStart(c) {
-                controller = c;
-                if (stopped) c.abort(new Error(stopped));
-              },
-              onResponseStart(_c, statusCode) {
-                status = statusCode;
-              },
-              onResponseData(_c, chunk) {
-                bytes += chunk.length;
-                chunks?.push(chunk);
-              },
-              onResponseEnd() {
-                finish();
-              },
-              onResponseError(_c, err) {
-                status = undefined;
-                finish(describeError(err, req));
-              },
-            },
-          );
-        } catch (err) {
-          finish(describeError(err, req));
-        }
-      });
+      new Promise<SendResult>((resolve) =>
+        new InFlight(req, signal, watchers, resolve).start(pools.get(req.origin)!),
+      );
 
     if (!params.requests) {
       const req = flow[0];
@@ -427,33 +356,154 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
   },
 };
 
+/** What a request came to: its status (absent when no response came), body size and error. */
+interface SendResult {
+  status?: number;
+  bytes: number;
+  error?: string;
+}
+
+/** Something that stops when a signal aborts. */
+interface Abortable {
+  abortNow(): void;
+}
+
 /**
  * One abort listener per signal, however many requests wait on it: the step's signal is
  * shared by every iteration, and an EventTarget listener added and removed per request
  * costs more than the rest of the bookkeeping of a request.
  */
 class AbortWatchers {
-  private readonly bySignal = new WeakMap<AbortSignal, Set<() => void>>();
+  private readonly bySignal = new WeakMap<AbortSignal, Set<Abortable>>();
 
-  add(signal: AbortSignal, fn: () => void): void {
+  add(signal: AbortSignal, request: Abortable): void {
     let set = this.bySignal.get(signal);
     if (!set) {
-      const fns = new Set<() => void>();
-      set = fns;
-      this.bySignal.set(signal, fns);
+      const requests = new Set<Abortable>();
+      set = requests;
+      this.bySignal.set(signal, requests);
       signal.addEventListener(
         'abort',
         () => {
-          for (const f of [...fns]) f();
+          for (const r of [...requests]) r.abortNow();
         },
         { once: true },
       );
     }
-    set.add(fn);
+    set.add(request);
   }
 
-  delete(signal: AbortSignal, fn: () => void): void {
-    this.bySignal.get(signal)?.delete(fn);
+  delete(signal: AbortSignal, request: Abortable): void {
+    this.bySignal.get(signal)?.delete(request);
+  }
+}
+
+/** Timer callback of InFlight: a module-level function, so no closure is made per request. */
+function timeOut(request: InFlight): void {
+  request.stop('timeout');
+}
+
+/**
+ * One request in flight, dispatched with undici's handler API rather than `request()`: no
+ * response stream per request, the body counted (and kept only when a check needs it) chunk
+ * by chunk — the difference is a large part of the client's cost at thousands of requests
+ * per second. The object is its own undici handler, abort watcher and timer argument, so a
+ * request costs one object rather than a closure for each of those. The timeout is a plain
+ * timer aborting the request: undici's own headers/body timeouts tick at a coarse
+ * resolution (up to a second late), so they are kept only as a backstop.
+ */
+class InFlight implements Abortable {
+  private status: number | undefined;
+  private bytes = 0;
+  private readonly chunks: Buffer[] | undefined;
+  private controller: { abort(reason: Error): void } | undefined;
+  private settled = false;
+  private stopped: 'timeout' | 'abort' | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly req: PreparedRequest,
+    private readonly signal: AbortSignal,
+    private readonly watchers: AbortWatchers,
+    private readonly resolve: (result: SendResult) => void,
+  ) {
+    this.chunks = req.readBody ? [] : undefined;
+  }
+
+  start(pool: Pool): void {
+    const req = this.req;
+    this.timer = setTimeout(timeOut, req.timeoutMs, this);
+    if (this.signal.aborted) {
+      this.stop('abort');
+      return;
+    }
+    this.watchers.add(this.signal, this);
+    try {
+      pool.dispatch(
+        {
+          method: req.method as 'GET',
+          path: req.path,
+          headers: req.headers,
+          body: req.body,
+          headersTimeout: req.timeoutMs + 1000,
+          bodyTimeout: req.timeoutMs + 1000,
+        },
+        this,
+      );
+    } catch (err) {
+      this.finish(describeError(err, req));
+    }
+  }
+
+  abortNow(): void {
+    this.stop('abort');
+  }
+
+  stop(why: 'timeout' | 'abort'): void {
+    this.stopped ??= why;
+    // Settle first: the abort reports an error of its own, which is then ignored.
+    this.finish(
+      why === 'timeout'
+        ? `${this.req.label}: timed out after ${formatDuration(this.req.timeoutMs)}`
+        : `${this.req.label}: interrupted`,
+    );
+    this.controller?.abort(new Error(why));
+  }
+
+  onRequestStart(controller: { abort(reason: Error): void }): void {
+    this.controller = controller;
+    if (this.stopped) controller.abort(new Error(this.stopped));
+  }
+
+  onResponseStart(_controller: unknown, statusCode: number): void {
+    this.status = statusCode;
+  }
+
+  onResponseData(_controller: unknown, chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.chunks?.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.finish();
+  }
+
+  onResponseError(_controller: unknown, err: Error): void {
+    this.status = undefined;
+    this.finish(describeError(err, this.req));
+  }
+
+  private finish(error?: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.watchers.delete(this.signal, this);
+    const status = this.status;
+    if (!error && status !== undefined) {
+      const text = this.chunks ? Buffer.concat(this.chunks).toString('utf8') : undefined;
+      error = check(this.req, status, text);
+    }
+    this.resolve({ status: error && status === undefined ? undefined : status, bytes: this.bytes, error });
   }
 }
 
