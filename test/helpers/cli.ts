@@ -42,7 +42,16 @@ export function startCli(args: string[], opts: { cwd?: string; env?: Record<stri
   const done = new Promise<CliResult>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
-  return { child, done, output: () => stdout + stderr };
+  const output = () => stdout + stderr;
+  /** Resolves once the CLI has printed `text` (stdout or stderr); throws with the output so far after the timeout. */
+  const waitOutput = async (text: string, timeoutMs = 20_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!output().includes(text)) {
+      if (Date.now() > deadline) throw new Error(`never saw "${text}" in: ${output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { child, done, output, waitOutput };
 }
 
 export function runCli(

@@ -24,14 +24,6 @@ steps:
   );
 }
 
-async function waitOutput(cli: ReturnType<typeof startCli>, text: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!cli.output().includes(text)) {
-    if (Date.now() > deadline) throw new Error(`never saw "${text}" in: ${cli.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('faults on a private Mosquitto', () => {
   let broker: PrivateMosquitto;
   const agents: AgentProcess[] = [];
@@ -58,7 +50,7 @@ describe('faults on a private Mosquitto', () => {
       join(dir, 'store'),
       '--json',
     ]);
-    await waitOutput(cli, 'step long: started');
+    await cli.waitOutput('step long: started');
     await new Promise((r) => setTimeout(r, 1000));
     await broker.pause();
     await new Promise((r) => setTimeout(r, 2000));
@@ -89,7 +81,7 @@ describe('faults on a private Mosquitto', () => {
       join(dir, 'store'),
       '--json',
     ]);
-    await waitOutput(cli, 'step long: started');
+    await cli.waitOutput('step long: started');
     const t0 = Date.now();
     cli.child.kill('SIGINT');
     const r = await cli.done;
@@ -116,7 +108,7 @@ describe('faults on a private Mosquitto', () => {
       '--lease',
       '2s',
     ]);
-    await waitOutput(cli, 'step long: started');
+    await cli.waitOutput('step long: started');
     const t0 = Date.now();
     cli.child.kill('SIGKILL');
     await cli.done;

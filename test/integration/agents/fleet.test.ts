@@ -151,9 +151,7 @@ steps:
     );
     const store = join(dir, 'store');
     const cli = startCli(['run', file, '--broker', SHARED, '--store-dir', store, '--json']);
-    const deadline = Date.now() + 15_000;
-    while (!cli.output().includes('step long: started') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await cli.waitOutput('step long: started');
     await new Promise((r) => setTimeout(r, 500));
     await victim.kill();
     const r = await cli.done;

@@ -19,14 +19,6 @@ steps:
   );
 }
 
-async function waitOutput(cli: ReturnType<typeof startCli>, text: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!cli.output().includes(text)) {
-    if (Date.now() > deadline) throw new Error(`never saw "${text}" in: ${cli.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('the runner through outages, on a private Mosquitto', () => {
   let broker: PrivateMosquitto;
 
@@ -49,11 +41,11 @@ describe('the runner through outages, on a private Mosquitto', () => {
       join(dir, 'store'),
       '--json',
     ]);
-    await waitOutput(cli, 'step long: started');
+    await cli.waitOutput('step long: started');
     await new Promise((r) => setTimeout(r, 1000));
     await agent.kill();
     const killedAt = Date.now();
-    await waitOutput(cli, `agent ${agent.name} went offline`);
+    await cli.waitOutput(`agent ${agent.name} went offline`);
     const r = await cli.done;
     const afterKillMs = Date.now() - killedAt;
     expect(r.code, r.stderr).toBe(3);
@@ -86,7 +78,7 @@ describe('the runner through outages, on a private Mosquitto', () => {
         '--store-dir',
         store,
       ]);
-      await waitOutput(cli, 'step long: started');
+      await cli.waitOutput('step long: started');
       await new Promise((r) => setTimeout(r, 1000));
       const down = Date.now();
       await broker.pause();
