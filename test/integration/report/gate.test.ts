@@ -47,7 +47,7 @@ describe('scalpels compare: the gate', () => {
     ]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/FAIL {2}changing {2}duration:p\(95\):\+10%/);
-    expect(r.stdout).toMatch(/pass {2}steady {2}duration:p\(95\):\+10%/);
+    expect(r.stdout).toMatch(/pass {2}steady {4}duration:p\(95\):\+10%/);
     expect(r.stdout).toMatch(/1 of 2 gate checks failed \(steps: changing\)/);
 
     // JUnit: valid against the schema, one testcase per step × gate, the failure on "changing".
