@@ -142,7 +142,11 @@ describe('process tracer on the real /proc', () => {
     const samples: Sample[] = [];
     const tracer = processTracer.create({ pid: child.pid! }, { intervalMs: 100 }, ctx);
     await tracer.start((s) => samples.push(...s));
-    await until(() => samples.filter((s) => s.measurement === 'procstat').length >= 4);
+    // A process younger than 50 ms at its first sighting has no usage yet (its age is known only
+    // to a 10 ms tick), so wait for four measured values, not four samples.
+    const measured = () =>
+      samples.filter((s) => s.measurement === 'procstat' && s.fields.cpu_usage !== undefined).length;
+    await until(() => measured() >= 4);
     await tracer.stop();
     const procstat = samples.filter((s) => s.measurement === 'procstat');
     const usage = procstat.map((s) => s.fields.cpu_usage).filter((v): v is number => v !== undefined);
