@@ -81,6 +81,12 @@ async function run(name: string, ms: number, ctx?: TracerContext, intervalMs = 1
   await new Promise((r) => setTimeout(r, ms));
   const group = pids.flatMap(groupMembers);
   await instance.stop();
+  // stop() resolves when the leader has exited and its pipes are closed; a killed member of its
+  // group may still be between closing its files and becoming a zombie, for a moment on a
+  // loaded machine. Give the kernel 500 ms to finish what the signal started.
+  const deadline = Date.now() + 500;
+  while ([...pids, ...group].some(isAlive) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 10));
   for (const pid of [...pids, ...group])
     expect(isAlive(pid), `pid ${pid} of ${name} is still running`).toBe(false);
   return samples;
