@@ -1,7 +1,7 @@
 import { formatDuration } from '../core/duration.js';
 import { resolveProgram } from '../tracers/child-process.js';
 import { findSetpriv } from '../tracers/command/process-group.js';
-import type { OperatorCommand } from '../tracers/operator-catalog.js';
+import { commandEnv, type OperatorCommand } from '../tracers/operator-catalog.js';
 import { runCommand, TAIL_BYTES, tailLines } from '../workloads/exec/spawn.js';
 
 /** Lines of output sent back: the same as a hook record keeps. */
@@ -32,7 +32,7 @@ export async function runCatalogCommand(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<CatalogCommandResult> {
-  const env = { ...process.env, ...entry.env };
+  const env = commandEnv(entry);
   const program = await resolveProgram(entry.argv[0], env.PATH);
   if (!program) {
     return {

@@ -23,7 +23,7 @@ export const commandCatalogFlags = {
 };
 
 /** The catalog the flags ask for, or undefined without --allow-commands. */
-export async function operatorCatalogOf(flags: {
+export async function catalogFromFlags(flags: {
   'allow-commands'?: boolean;
   'commands-dir'?: string;
 }): Promise<OperatorCatalog | undefined> {

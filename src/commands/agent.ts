@@ -11,7 +11,7 @@ import {
   requiredBrokerFlag,
   sharedSecret,
 } from '../cli/broker-flags.js';
-import { commandCatalogFlags, operatorCatalogOf } from '../cli/command-catalog-flags.js';
+import { catalogFromFlags, commandCatalogFlags } from '../cli/command-catalog-flags.js';
 import { InputError } from '../core/errors.js';
 import { createLogger, type LogLevel } from '../core/logger.js';
 import { redactUrl } from '../protocol/client.js';
@@ -84,7 +84,7 @@ export default class AgentCommand extends BaseCommand {
       { agent: name },
     );
     // Operator-defined commands exist only as files on this node, and only when asked for.
-    const operatorCatalog = await operatorCatalogOf(flags);
+    const operatorCatalog = await catalogFromFlags(flags);
     const agent = new Agent({
       name,
       labels,

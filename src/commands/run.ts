@@ -9,7 +9,7 @@ import {
 import { BaseCommand } from '../cli/base-command.js';
 import { brokerFlags } from '../cli/broker-flags.js';
 import { defaultIntervalMs, tracerSchemas, workloadSchemas } from '../cli/catalog.js';
-import { commandCatalogFlags, operatorCatalogOf } from '../cli/command-catalog-flags.js';
+import { catalogFromFlags, commandCatalogFlags } from '../cli/command-catalog-flags.js';
 import { durationFlag, scenarioFlags, storeFlags } from '../cli/flags.js';
 import { connectFleet } from '../cli/fleet.js';
 import { createProgress, ignoreClosedPipe, silentProgress } from '../cli/progress.js';
@@ -83,7 +83,7 @@ Exit codes: 0 passed; 1 an SLA, threshold or gate failed; 2 invalid scenario or 
       throw new InputError(
         '--allow-commands is for the in-process agent; agents on a --broker allow commands themselves (scalpels agent --allow-commands)',
       );
-    const operatorCatalog = await operatorCatalogOf(flags);
+    const operatorCatalog = await catalogFromFlags(flags);
     const loaded = loadScenarioFile(args.scenario, {
       tracers: tracerSchemas,
       workloads: workloadSchemas,

@@ -55,6 +55,19 @@ export interface OperatorCommand {
   source: string;
 }
 
+/**
+ * The environment a catalog entry runs with: the agent's own, without its `SCALPELS_*`
+ * variables (the broker's password, the shared secret's file), plus the entry's `env`. An
+ * action's last output lines travel back over MQTT into the run record, so a command that
+ * prints its environment must not publish the agent's credentials. An entry that needs one of
+ * them names it in its own `env`.
+ */
+export function commandEnv(entry: Pick<OperatorCommand, 'env'>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SCALPELS_')) env[key] = value;
+  return { ...env, ...entry.env };
+}
+
 /** The loaded catalog. */
 export interface OperatorCatalog {
   /** The directories it was read from, for messages. */

@@ -3,7 +3,7 @@ import { didYouMean } from '../../core/registry.js';
 import type { Sample } from '../../core/sample.js';
 import { resolveProgram, type ToolBackedInstance } from '../child-process.js';
 import { loadTracerManifest } from '../manifest.js';
-import type { OperatorCatalog, OperatorCommand } from '../operator-catalog.js';
+import { commandEnv, type OperatorCatalog, type OperatorCommand } from '../operator-catalog.js';
 import type { Emit, TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
 import { type LineParser, lineParserFor } from './parse.js';
 import { findSetpriv, type LineChild, spawnLineChild } from './process-group.js';
@@ -172,7 +172,7 @@ export class CommandTracerInstance implements ToolBackedInstance {
     const child = spawnLineChild(
       {
         argv,
-        env: { ...process.env, ...this.command.env },
+        env: commandEnv(this.command),
         cwd: this.command.cwd,
         onStdoutLine: (line) => this.onLine(line),
       },

@@ -7,6 +7,7 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { commandTracer } from '../../../src/tracers/command/index.js';
 import { realTracerContext } from '../../../src/tracers/context.js';
 import {
+  commandEnv,
   DEFAULT_COMMANDS_DIR,
   loadOperatorCatalog,
   operatorCatalogOf,
@@ -118,5 +119,23 @@ describe('parseOperatorCatalogFile', () => {
       /cwd must be an absolute path/,
     );
     expect(bad('commands:\n  x: { argv: [a], format: kv, env: [A] }')).toThrow(/env must map/);
+  });
+});
+
+describe('commandEnv', () => {
+  it("keeps the agent's SCALPELS_* variables (its credentials) from catalog commands, unless an entry names one", () => {
+    process.env.SCALPELS_BROKER_PASSWORD = 'hunter2';
+    process.env.SCALPELS_TEST_KEEP = 'x';
+    try {
+      const env = commandEnv({ env: { SCALPELS_TEST_KEEP: 'given', MODE: 'fast' } });
+      expect(env.SCALPELS_BROKER_PASSWORD).toBeUndefined();
+      expect(env.SCALPELS_TEST_KEEP).toBe('given');
+      expect(env.MODE).toBe('fast');
+      expect(env.PATH).toBe(process.env.PATH);
+      expect(Object.keys(commandEnv({})).filter((k) => k.startsWith('SCALPELS_'))).toEqual([]);
+    } finally {
+      delete process.env.SCALPELS_BROKER_PASSWORD;
+      delete process.env.SCALPELS_TEST_KEEP;
+    }
   });
 });
