@@ -27,7 +27,7 @@ export function agentCommands(client: ProtocolClient, roster: Roster, runId: str
         { type: 'run-command', run: runId, command, timeoutMs },
         waitMs,
       );
-      // Ctrl-C stops the waiting, not the command: the agent runs it to its end or its timeout.
+      // Ctrl-C stops the waiting here; the run then sends stop-run, which kills the command (run.ts).
       reply.catch(() => {});
       let onAbort = () => {};
       const interrupted = new Promise<'interrupted'>((resolve) => {
@@ -39,7 +39,7 @@ export function agentCommands(client: ProtocolClient, roster: Roster, runId: str
         const r = await Promise.race([reply, interrupted]);
         if (r === 'interrupted')
           return {
-            error: `interrupted while agent ${agent} ran command ${command} (it runs on to its timeout)`,
+            error: `interrupted while agent ${agent} ran command ${command} (the run's stop-run kills it)`,
           };
         const { exitCode, durationMs, signal: killedBy, output } = r.result ?? {};
         const outcome: AgentCommandOutcome = { exitCode, durationMs, signal: killedBy, output };

@@ -367,6 +367,17 @@ export async function executeRun(loaded: LoadedScenario, deps: RunDependencies):
     await stopTracers(() => true).catch((err) =>
       log.warn('stopping tracers failed', { error: errorMessage(err) }),
     );
+    // Interrupted: an action still running on an agent (a fault injection) must not run on to
+    // its own timeout. stop-run kills the run's commands; its tracers are stopped already.
+    if (signal.aborted) {
+      await Promise.allSettled(
+        [...involved]
+          .filter((agent) => roster.isOnline(agent))
+          .map((agent) =>
+            client.request(topics.agentCommands(agent), { type: 'stop-run', run: runId }, 2_000),
+          ),
+      );
+    }
     // Teardown always runs: after failures, aborts and Ctrl-C.
     await runScope.teardown(scenario.teardown);
     if (runScope.records.length > 0) record.hooks = runScope.records;

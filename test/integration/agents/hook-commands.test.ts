@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sample } from '../../../src/core/sample.js';
 import { LocalStore } from '../../../src/store/local/local-store.js';
 import type { HookRecord, RunRecord } from '../../../src/store/run-record.js';
-import { runCli, tempDir, writeScenario } from '../../helpers/cli.js';
+import { runCli, startCli, tempDir, writeScenario } from '../../helpers/cli.js';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process.js';
 import { PrivateMosquitto } from '../helpers/private-mosquitto.js';
 
@@ -221,6 +221,42 @@ steps:
     } finally {
       withCommands.child.kill('SIGCONT');
     }
+  });
+
+  it('Ctrl-C kills an action still running on an agent, instead of leaving it to its timeout', async () => {
+    const file = writeScenario(
+      dir,
+      `version: 1
+name: agent-hooks-interrupted
+steps:
+  - name: s
+    workload: { use: sleep, with: { duration: 30s } }
+    hooks:
+      - name: long-fault
+        trigger: { event: { unit: iteration, at: [1] } }
+        action: { command: slow, on: ctl-1, timeout: 10m }
+`,
+      'interrupted.yaml',
+    );
+    const cli = startCli([
+      'run',
+      file,
+      '--broker',
+      broker.url,
+      '--store-dir',
+      join(dir, 'store-int'),
+      '--json',
+    ]);
+    const deadline = Date.now() + 60_000;
+    while (!sleepRunning() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(sleepRunning(), 'the action started on the agent').toBe(true);
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code, r.stderr).toBe(130);
+    // The runner told the agent to stop the run: the command is gone at once, not in 10 minutes.
+    const gone = Date.now() + 5_000;
+    while (sleepRunning() && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+    expect(sleepRunning(), 'the action still runs on the agent').toBe(false);
   });
 
   it('refuses to start a run whose action selects no agent, before the workload', async () => {
