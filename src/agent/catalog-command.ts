@@ -66,8 +66,8 @@ export async function runCatalogCommand(
     output: tailLines(r.tail, OUTPUT_LINES).slice(-TAIL_BYTES),
   };
   if (r.signal) result.signal = r.signal;
-  if (r.error === timeoutMessage) result.failure = { kind: 'timeout', message: r.error };
-  else if (r.error === 'interrupted')
+  if (r.failure === 'timeout') result.failure = { kind: 'timeout', message: r.error ?? timeoutMessage };
+  else if (r.failure === 'aborted')
     result.failure = {
       kind: 'interrupted',
       message: `command "${entry.name}" was killed: ${typeof signal.reason === 'string' ? signal.reason : 'interrupted'}`,

@@ -9,6 +9,8 @@ export interface CommandResult {
   tail: string;
   /** Set when the command was killed (timeout, abort) or could not be started. */
   error?: string;
+  /** Why `error` is set, for callers that act on the cause rather than print it. */
+  failure?: 'timeout' | 'aborted' | 'not-started';
   durationMs: number;
 }
 
@@ -66,16 +68,17 @@ export function runCommand(opts: CommandOptions): Promise<CommandResult> {
         signal: null,
         tail: '',
         error: `cannot run ${opts.file}: ${(err as Error).message}`,
+        failure: 'not-started',
         durationMs: 0,
       });
       return;
     }
     if (child.pid) opts.onSpawn?.(child.pid);
     let output = '';
-    let killedFor: string | undefined;
+    let killedFor: { error: string; failure: 'timeout' | 'aborted' } | undefined;
     let finished = false;
-    const kill = (why: string) => {
-      killedFor ??= why;
+    const kill = (error: string, failure: 'timeout' | 'aborted') => {
+      killedFor ??= { error, failure };
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
       } catch {
@@ -86,10 +89,10 @@ export function runCommand(opts: CommandOptions): Promise<CommandResult> {
       opts.timeoutMs === undefined
         ? undefined
         : setTimeout(
-            () => kill(opts.timeoutMessage ?? `timed out after ${opts.timeoutMs}ms`),
+            () => kill(opts.timeoutMessage ?? `timed out after ${opts.timeoutMs}ms`, 'timeout'),
             opts.timeoutMs,
           );
-    const onAbort = () => kill('interrupted');
+    const onAbort = () => kill('interrupted', 'aborted');
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
     const collect = (chunk: string) => {
@@ -109,17 +112,22 @@ export function runCommand(opts: CommandOptions): Promise<CommandResult> {
       done({ ...result, tail: output, durationMs: performance.now() - t0 });
     };
     child.on('error', (err) =>
-      finish({ code: null, signal: null, error: `cannot run ${opts.file}: ${err.message}` }),
+      finish({
+        code: null,
+        signal: null,
+        error: `cannot run ${opts.file}: ${err.message}`,
+        failure: 'not-started',
+      }),
     );
     let closed = false;
     child.on('close', (code, sig) => {
       closed = true;
-      finish({ code, signal: sig, error: killedFor });
+      finish({ code, signal: sig, ...killedFor });
     });
     child.on('exit', (code, sig) => {
       // Give the pipes a moment to deliver the last output, then stop waiting for them.
       setTimeout(() => {
-        if (!closed) finish({ code, signal: sig, error: killedFor });
+        if (!closed) finish({ code, signal: sig, ...killedFor });
       }, 100).unref();
     });
   });
