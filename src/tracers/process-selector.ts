@@ -115,6 +115,11 @@ export interface FindProcessesOptions {
   among?: readonly number[];
 }
 
+/** A selector that names its process (a pid or a pid file) rather than searching for it. */
+export function isPinned(selector: ProcessSelector): boolean {
+  return selector.pid !== undefined || selector.pidfile !== undefined;
+}
+
 /**
  * Lists the processes matching `selector`, sorted by pid, reading only through `ctx`.
  * A process that exits while it is being read is skipped silently: on a busy node that is
@@ -129,7 +134,7 @@ export async function findProcesses(
   const compiled = compiledSelectors.get(selector) ?? compile(selector);
   compiledSelectors.set(selector, compiled);
   const selfPid = options.selfPid ?? process.pid;
-  const pinned = selector.pid !== undefined || selector.pidfile !== undefined;
+  const pinned = isPinned(selector);
   const candidates = options.among && !pinned ? options.among : await candidatePids(selector, ctx);
   const found = await Promise.all(candidates.map((pid) => matchOne(pid, compiled, selfPid, ctx)));
   return found.filter((p): p is ProcessInfo => p !== undefined).sort((a, b) => a.pid - b.pid);

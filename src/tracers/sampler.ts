@@ -22,7 +22,14 @@ export type Collect = () => Promise<Sample[]>;
  *   never thrown: one bad read must not end the stream.
  * - Intervals below 10 ms are raised to 10 ms.
  */
-export function createSampler(collect: Collect, options: TracerOptions, ctx: TracerContext): TracerInstance {
+/** A tracer instance that samples on a timer, and on demand (at step boundaries). */
+export type SamplingInstance = TracerInstance & { sampleNow(): Promise<void> };
+
+export function createSampler(
+  collect: Collect,
+  options: TracerOptions,
+  ctx: TracerContext,
+): SamplingInstance {
   // setTimeout treats 0 or NaN as 1 ms; clamp explicitly so a bad interval cannot spin the CPU.
   const intervalMs = Math.max(10, Number.isFinite(options.intervalMs) ? options.intervalMs : 1000);
   let emit: Emit | undefined;
@@ -126,7 +133,7 @@ export function createClosingSampler(
 ): TracerInstance {
   const sampler = createSampler(collector.collect, options, ctx);
   return {
-    sampleNow: () => sampler.sampleNow!(),
+    sampleNow: () => sampler.sampleNow(),
     async start(emit) {
       try {
         await sampler.start(emit);

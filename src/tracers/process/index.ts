@@ -1,7 +1,7 @@
 import { errorMessage } from '../../core/errors.js';
 import { loadTracerManifest } from '../manifest.js';
 import { type ProcessSelector, validateProcessSelector } from '../process-selector.js';
-import { createSampler } from '../sampler.js';
+import { createSampler, type SamplingInstance } from '../sampler.js';
 import type { TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
 import { type ProcessTracker, processTracker } from './tracker.js';
 
@@ -61,7 +61,7 @@ export const processTracer: TracerDefinition<ProcessParams> = {
  * watch before the sampler's final tick, which then reports what the watch saw last.
  */
 function withWatch(
-  sampler: TracerInstance,
+  sampler: SamplingInstance,
   tracker: ProcessTracker,
   intervalMs: number,
   ctx: TracerContext,
@@ -95,7 +95,7 @@ function withWatch(
       await sampler.start(emit);
       if (!stopped) schedule(WATCH_MIN_MS);
     },
-    sampleNow: () => sampler.sampleNow!(),
+    sampleNow: () => sampler.sampleNow(),
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -1,7 +1,7 @@
 import { errorMessage } from '../../core/errors.js';
 import type { FieldValue, Sample } from '../../core/sample.js';
 import { parseUptime, USER_HZ } from '../proc/parse.js';
-import { describeSelector, findProcesses, type ProcessSelector } from '../process-selector.js';
+import { describeSelector, findProcesses, isPinned, type ProcessSelector } from '../process-selector.js';
 import type { TracerContext } from '../types.js';
 import {
   countFds,
@@ -103,7 +103,7 @@ export interface ProcessTracker {
  */
 export function processTracker(selector: ProcessSelector, ctx: TracerContext): ProcessTracker {
   const label = describeSelector(selector);
-  const pinned = selector.pid !== undefined || selector.pidfile !== undefined;
+  const pinned = isPinned(selector);
   const followed = new Map<number, Followed>();
   // Pids the watch found not matching, with when it first saw them (see RECHECK_NS).
   const rejected = new Map<number, bigint>();
