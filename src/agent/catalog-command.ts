@@ -1,7 +1,6 @@
 import { formatDuration } from '../core/duration.js';
-import { resolveProgram } from '../tracers/child-process.js';
 import { findSetpriv } from '../tracers/command/process-group.js';
-import { commandEnv, type OperatorCommand } from '../tracers/operator-catalog.js';
+import { type OperatorCommand, prepareCommand } from '../tracers/operator-catalog.js';
 import { runCommand, TAIL_BYTES, tailLines } from '../workloads/exec/spawn.js';
 
 /** Lines of output sent back: the same as a hook record keeps. */
@@ -32,23 +31,12 @@ export async function runCatalogCommand(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<CatalogCommandResult> {
-  const env = commandEnv(entry);
-  const program = await resolveProgram(entry.argv[0], env.PATH);
-  if (!program) {
-    return {
-      exitCode: null,
-      durationMs: 0,
-      output: '',
-      failure: {
-        kind: 'not-started',
-        message: `command "${entry.name}" (${entry.source}): program ${entry.argv[0]} is not found or not executable`,
-      },
-    };
-  }
+  const prepared = await prepareCommand(entry);
+  if (typeof prepared === 'string')
+    return { exitCode: null, durationMs: 0, output: '', failure: { kind: 'not-started', message: prepared } };
+  const { env } = prepared;
   const setpriv = await findSetpriv();
-  const argv = setpriv
-    ? [setpriv, '--pdeathsig', 'KILL', program, ...entry.argv.slice(1)]
-    : [program, ...entry.argv.slice(1)];
+  const argv = setpriv ? [setpriv, '--pdeathsig', 'KILL', ...prepared.argv] : prepared.argv;
   const timeoutMessage = `command "${entry.name}" timed out after ${formatDuration(timeoutMs)}`;
   const r = await runCommand({
     file: argv[0],

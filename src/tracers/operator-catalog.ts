@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { errorMessage, InputError } from '../core/errors.js';
+import { resolveProgram } from './child-process.js';
 
 /**
  * The agent's own catalog of operator-defined commands (DESIGN.md §9): YAML files on the
@@ -66,6 +67,25 @@ export function commandEnv(entry: Pick<OperatorCommand, 'env'>): NodeJS.ProcessE
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SCALPELS_')) env[key] = value;
   return { ...env, ...entry.env };
+}
+
+/** What a catalog entry runs: its argv with the program resolved on its PATH, and its env. */
+export interface PreparedCommand {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Prepares an entry to run, for the command tracer and for actions alike: the environment of
+ * {@link commandEnv}, and the program looked up on that environment's PATH. Returns the
+ * sentence to report when the program is not found or not executable.
+ */
+export async function prepareCommand(entry: OperatorCommand): Promise<PreparedCommand | string> {
+  const env = commandEnv(entry);
+  const program = await resolveProgram(entry.argv[0], env.PATH);
+  if (!program)
+    return `command "${entry.name}" (${entry.source}): program ${entry.argv[0]} is not found or not executable`;
+  return { argv: [program, ...entry.argv.slice(1)], env };
 }
 
 /** The loaded catalog. */

@@ -1,9 +1,15 @@
 import { errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
 import { didYouMean } from '../../core/registry.js';
 import type { Sample } from '../../core/sample.js';
-import { resolveProgram, type ToolBackedInstance } from '../child-process.js';
+import type { ToolBackedInstance } from '../child-process.js';
 import { loadTracerManifest } from '../manifest.js';
-import { commandEnv, type OperatorCatalog, type OperatorCommand } from '../operator-catalog.js';
+import {
+  commandEnv,
+  type OperatorCatalog,
+  type OperatorCommand,
+  type PreparedCommand,
+  prepareCommand,
+} from '../operator-catalog.js';
 import type { Emit, TracerContext, TracerDefinition, TracerInstance, TracerOptions } from '../types.js';
 import { type LineParser, lineParserFor } from './parse.js';
 import { findSetpriv, type LineChild, spawnLineChild } from './process-group.js';
@@ -70,7 +76,7 @@ export class CommandTracerInstance implements ToolBackedInstance {
   private stopped = false;
   private stopping?: Promise<void>;
   private parseErrors = 0;
-  private program?: string;
+  private prepared?: PreparedCommand;
 
   constructor(
     private readonly command: OperatorCommand,
@@ -88,12 +94,9 @@ export class CommandTracerInstance implements ToolBackedInstance {
 
   async start(emit: Emit): Promise<void> {
     this.emit = emit;
-    this.program = await resolveProgram(this.command.argv[0], this.command.env?.PATH ?? process.env.PATH);
-    if (!this.program) {
-      throw new RuntimeFailure(
-        `command "${this.command.name}" (${this.command.source}): program ${this.command.argv[0]} is not found or not executable`,
-      );
-    }
+    const prepared = await prepareCommand(this.command);
+    if (typeof prepared === 'string') throw new RuntimeFailure(prepared);
+    this.prepared = prepared;
     if (this.command.mode === 'stream') {
       this.child = await this.spawn();
       void this.child.exited.then((exit) => {
@@ -168,11 +171,12 @@ export class CommandTracerInstance implements ToolBackedInstance {
   }
 
   private async spawn(): Promise<LineChild> {
-    const argv = [this.program ?? this.command.argv[0], ...this.command.argv.slice(1)];
+    // start() prepared the command before anything spawns; unprepared, spawning fails as ENOENT would.
+    const { argv, env } = this.prepared ?? { argv: this.command.argv, env: commandEnv(this.command) };
     const child = spawnLineChild(
       {
         argv,
-        env: commandEnv(this.command),
+        env,
         cwd: this.command.cwd,
         onStdoutLine: (line) => this.onLine(line),
       },
