@@ -86,7 +86,7 @@ export class Agent {
   private readonly catalog: Registry<TracerDefinition>;
   private readonly streams = new Map<string, TracerStream>();
   /** Catalog commands running for `run-command` requests, by the run that asked. */
-  private readonly commands = new Map<AbortController, string>();
+  private readonly commands = new Map<AbortController, { run: string; done: Promise<unknown> }>();
   private readonly verifier?: RequestVerifier;
   private availability: TracerAvailability[] = [];
   private readonly refusalsLogged = new Set<string>();
@@ -150,10 +150,14 @@ export class Agent {
 
   /** Stops every stream (flushing their data), marks the agent offline and disconnects. */
   async stop(): Promise<void> {
+    // Killed commands end within moments (their process groups get SIGKILL): wait for them, so
+    // none outlives the agent and their replies go out before it disconnects.
+    const commands = [...this.commands.values()].map((c) => c.done);
     this.killCommands(() => true, 'the agent is stopping');
-    await Promise.allSettled(
-      [...this.streams.values()].map((s) => this.stopStream(s, 'agent shutting down')),
-    );
+    await Promise.allSettled([
+      ...commands,
+      ...[...this.streams.values()].map((s) => this.stopStream(s, 'agent shutting down')),
+    ]);
     this.streams.clear();
     // Give queued data a moment to reach the broker; what remains stays in the spool. The
     // timer is cleared once the outbox is idle: left pending, it held the process 5 s.
@@ -421,10 +425,11 @@ export class Agent {
     }
     this.options.log.info('running a catalog command', { command: entry.name, run: req.run });
     const abort = new AbortController();
-    this.commands.set(abort, req.run);
-    const r = await runCatalogCommand(entry, req.timeoutMs, abort.signal).finally(() =>
+    const running = runCatalogCommand(entry, req.timeoutMs, abort.signal).finally(() =>
       this.commands.delete(abort),
     );
+    this.commands.set(abort, { run: req.run, done: running });
+    const r = await running;
     const result: ReplyResult = { exitCode: r.exitCode, durationMs: r.durationMs, output: r.output };
     if (r.signal) result.signal = r.signal;
     if (r.failure) {
@@ -435,7 +440,7 @@ export class Agent {
   }
 
   private killCommands(which: (run: string) => boolean, reason: string): void {
-    for (const [abort, run] of this.commands) if (which(run)) abort.abort(reason);
+    for (const [abort, { run }] of this.commands) if (which(run)) abort.abort(reason);
   }
 
   /** A runner that vanishes never sends "stop": the lease makes the agent stop by itself. */
