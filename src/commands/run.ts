@@ -21,8 +21,8 @@ import type { RunObserver } from '../orchestrator/observer.js';
 import { executeRun } from '../orchestrator/run.js';
 import { MIN_LEASE_MS } from '../protocol/schema.js';
 import { loadScenarioFile } from '../scenario/load.js';
-import { LocalStore } from '../store/local/local-store.js';
 import type { RunRecord } from '../store/run-record.js';
+import { marksInterruptedSync } from '../store/store.js';
 
 export default class Run extends BaseCommand {
   static summary =
@@ -117,7 +117,7 @@ Exit codes: 0 passed; 1 an SLA, threshold or gate failed; 2 invalid scenario or 
       if (interrupts > 1) {
         // Quit at once, but leave neither a `running` record (marked here, synchronously) nor
         // the process groups of running actions (killed at exit, see hooks.ts) behind.
-        if (runId && store instanceof LocalStore)
+        if (runId && marksInterruptedSync(store))
           store.markInterruptedSync(runId, 'interrupted twice: quit without stopping tracers or teardown');
         process.exit(ExitCode.Interrupted);
       }

@@ -29,6 +29,18 @@ export function takesEncoded<S extends SampleSink>(sink: S): sink is S & Encoded
   return typeof (sink as Partial<EncodedSink>).writeEncoded === 'function';
 }
 
+/**
+ * An optional ability: marking a `running` run as interrupted synchronously, for a runner that
+ * quits at once (a second Ctrl-C). A store on files has it; one behind a network cannot.
+ */
+export interface SyncInterruptMarker {
+  markInterruptedSync(runId: string, reason: string): void;
+}
+
+export function marksInterruptedSync<S extends object>(store: S): store is S & SyncInterruptMarker {
+  return typeof (store as Partial<SyncInterruptMarker>).markInterruptedSync === 'function';
+}
+
 export interface SampleFilter {
   measurement?: string;
   /** Exact tag matches. */

@@ -31,7 +31,15 @@ import type { RecordReader, RecordView } from '../record-view.js';
 import { compareRuns, moveTag, resolveRunRef, validateTag } from '../resolve-run.js';
 import { validateRunId } from '../run-id.js';
 import type { RunRecord } from '../run-record.js';
-import type { EncodedSink, RunAdmin, RunWriter, SampleFilter, Store, WriterStats } from '../store.js';
+import type {
+  EncodedSink,
+  RunAdmin,
+  RunWriter,
+  SampleFilter,
+  Store,
+  SyncInterruptMarker,
+  WriterStats,
+} from '../store.js';
 
 /** Where the local store lives when no directory is given, relative to the working directory. */
 export const DEFAULT_STORE_DIR = '.scalpels';
@@ -122,7 +130,7 @@ class SamplesFile {
 }
 
 /** The store: one directory per run. */
-export class LocalStore implements Store, RunAdmin, RecordReader {
+export class LocalStore implements Store, RunAdmin, RecordReader, SyncInterruptMarker {
   /** The store directory, absolute. */
   readonly dir: string;
   private readonly gzip: boolean;
