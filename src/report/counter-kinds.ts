@@ -17,7 +17,11 @@ import { loadTracerManifest, type MeasurementSpec } from '../tracers/manifest.js
 
 const manifests = new Map<string, MeasurementSpec[] | undefined>();
 
-/** The tracer manifests, read once each; a tracer this version does not ship has none. */
+/**
+ * The tracer manifests, read once each; a tracer this version does not ship has none. Read
+ * from the YAML files rather than through the tracer registry (step-executor.ts's
+ * builtinLookups) so that `report`, `compare` and `trends` do not load every tracer's code.
+ */
 const manifestLookups: MetricLookups = {
   measurements(name) {
     if (!manifests.has(name)) {
