@@ -58,3 +58,18 @@ export function counterIncrease(
   }
   return increase;
 }
+
+/**
+ * What one series of a counter counted over its points: the increase of a running total
+ * (counterIncrease), or the sum of per-interval values.
+ */
+export function seriesCount(
+  kind: CounterKind,
+  times: ArrayLike<number> | ArrayLike<bigint>,
+  values: ArrayLike<number>,
+): number {
+  if (kind === 'cumulative') return counterIncrease(times, values);
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  return sum;
+}

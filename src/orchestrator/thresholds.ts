@@ -9,7 +9,7 @@
  * threshold names, and `abort_on_fail` needs the values while the step runs, which a
  * write-only RunWriter cannot give.
  */
-import { type CounterKind, counterIncrease } from '../core/counters.js';
+import { type CounterKind, seriesCount } from '../core/counters.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { compare, type MetricRef, parseMetric, parseThreshold, type Threshold } from '../core/metric.js';
 import { nowNs, type Sample } from '../core/sample.js';
@@ -116,7 +116,6 @@ function perSecond(completions: readonly number[], windowMs: number): number[] {
  * running total (counterIncrease: a decrease is a reset), or the sum of per-interval values.
  */
 export function counterTotal(points: readonly SeriesPoint[], kind: CounterKind): number {
-  if (kind === 'interval') return points.reduce((sum, p) => sum + p.value, 0);
   const bySeries = new Map<string, { t: bigint[]; v: number[] }>();
   for (const p of points) {
     const key = Object.entries(p.tags)
@@ -132,7 +131,7 @@ export function counterTotal(points: readonly SeriesPoint[], kind: CounterKind):
     s.v.push(p.value);
   }
   let total = 0;
-  for (const s of bySeries.values()) total += counterIncrease(s.t, s.v);
+  for (const s of bySeries.values()) total += seriesCount(kind, s.t, s.v);
   return total;
 }
 

@@ -9,7 +9,7 @@
  * gates that evaluate nothing, an unfinished baseline or runs of different scenarios are
  * invalid input.
  */
-import { counterIncrease } from '../core/counters.js';
+import { seriesCount } from '../core/counters.js';
 import { InputError } from '../core/errors.js';
 import { type Gate, MetricSyntaxError, parseGate } from '../core/metric.js';
 import { aggregationIssue } from '../scenario/metrics.js';
@@ -205,7 +205,7 @@ function counterTotalOf(
     }
     if (v.length === 0) continue;
     any = true;
-    total += kind === 'cumulative' ? counterIncrease(t, v) : v.reduce((a, x) => a + x, 0);
+    total += seriesCount(kind, t, v);
   }
   return any ? total : undefined;
 }
