@@ -10,10 +10,11 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Agent } from '../src/agent/agent.js';
 import { silentLogger } from '../src/core/logger.js';
+import { packageRoot } from '../src/core/paths.js';
 import { ProtocolClient, uniqueClientId } from '../src/protocol/client.js';
 import { topics } from '../src/protocol/topics.js';
 import { percentile } from '../src/report/stats.js';
@@ -130,7 +131,7 @@ async function measureProcess(pid: number, seconds: number): Promise<{ cpuPerMin
 }
 
 async function agentCost(seconds: number) {
-  const cli = resolve(import.meta.dirname, '../bin/run.js');
+  const cli = join(packageRoot, 'bin/run.js');
   const name = `bench-idle-${process.pid}`;
   const child = spawn(process.execPath, [cli, 'agent', '--broker', BROKER, '--name', name], {
     stdio: 'ignore',

@@ -18,10 +18,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { silentLogger } from '../src/core/logger.js';
+import { packageRoot } from '../src/core/paths.js';
 import { realTracerContext } from '../src/tracers/context.js';
 import { mysqlTracer } from '../src/tracers/mysql/index.js';
 import { postgresTracer } from '../src/tracers/postgres/index.js';
@@ -209,7 +211,7 @@ function report(
   }
 
   const traced = JSON.parse(
-    readFileSync(new URL('../test/fixtures/rabbitmq/firehose-oslo.json', import.meta.url), 'utf8'),
+    readFileSync(join(packageRoot, 'test/fixtures/rabbitmq/firehose-oslo.json'), 'utf8'),
   ) as { exchange: string; routingKey: string; body: string }[];
   const bodies = traced.map((m) => ({ ...m, buf: Buffer.from(m.body) }));
   const agg = new RpcAggregator();
