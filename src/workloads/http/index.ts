@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Client } from 'undici';
 import { Pool } from 'undici';
+import { Connections } from './connections.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { type FieldValue, nowNs } from '../../core/sample.js';
 import type { ActionOutcome, IterationOutcome, ParamIssue, WorkloadDefinition } from '../types.js';
@@ -204,8 +206,9 @@ export function describeError(err: unknown, req: PreparedRequest): string {
 }
 
 /**
- * HTTP requests over keep-alive connection pools (undici), one pool per origin sized to the
- * runner's concurrency, so no iteration waits for a connection another one holds. A single
+ * HTTP requests over keep-alive connections (undici Clients, see Connections): per origin, as
+ * many as the requests in flight at once, so no iteration waits for a connection another one
+ * holds. A single
  * request per iteration (`url`), or a flow (`requests`): each request an atomic action, the
  * first failure ending the iteration.
  */
@@ -302,17 +305,15 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
     const flow = params.requests
       ? params.requests.map((r, i) => prepare(r, params, ctx.baseDir, i))
       : [prepare(params, params, ctx.baseDir, undefined)];
-    const pools = new Map<string, Pool>();
+    const origins = new Map<string, Connections>();
     const watchers = new AbortWatchers();
-    for (const r of flow) {
-      if (!pools.has(r.origin))
-        pools.set(r.origin, new Pool(r.origin, { connections: Math.max(1, ctx.concurrency), pipelining: 1 }));
-    }
+    for (const r of flow) if (!origins.has(r.origin)) origins.set(r.origin, new Connections(r.origin));
+    const close = () => Promise.all([...origins.values()].map((c) => c.destroy())).then(() => {});
 
     /** One request: never throws; the outcome says what happened (see InFlight). */
     const send = (req: PreparedRequest, signal: AbortSignal) =>
       new Promise<SendResult>((resolve) =>
-        new InFlight(req, signal, watchers, resolve).start(pools.get(req.origin)!),
+        new InFlight(req, signal, watchers, resolve).start(origins.get(req.origin)!),
       );
 
     if (!params.requests) {
@@ -323,7 +324,7 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
           const fields = responseFields(r.status, r.bytes);
           return r.error ? { ok: false, error: r.error, fields } : { ok: true, fields };
         },
-        close: () => closePools(pools),
+        close,
       };
     }
     return {
@@ -351,7 +352,7 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
         }
         return { ok: true, actions, fields: responseFields(status, bytes) };
       },
-      close: () => closePools(pools),
+      close,
     };
   },
 };
@@ -420,6 +421,8 @@ class InFlight implements Abortable {
   private settled = false;
   private stopped: 'timeout' | 'abort' | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private connections: Connections | undefined;
+  private client: Client | undefined;
 
   constructor(
     private readonly req: PreparedRequest,
@@ -430,7 +433,7 @@ class InFlight implements Abortable {
     this.chunks = req.readBody ? [] : undefined;
   }
 
-  start(pool: Pool): void {
+  start(connections: Connections): void {
     const req = this.req;
     this.timer = setTimeout(timeOut, req.timeoutMs, this);
     if (this.signal.aborted) {
@@ -438,8 +441,10 @@ class InFlight implements Abortable {
       return;
     }
     this.watchers.add(this.signal, this);
+    this.connections = connections;
+    this.client = connections.take();
     try {
-      pool.dispatch(
+      this.client.dispatch(
         {
           method: req.method as 'GET',
           path: req.path,
@@ -451,8 +456,19 @@ class InFlight implements Abortable {
         this,
       );
     } catch (err) {
+      this.release();
       this.finish(describeError(err, req));
     }
+  }
+
+  /**
+   * The connection is free again once undici is done with the request (not when the request
+   * settles: a timed-out request still holds its connection until undici has aborted it).
+   */
+  private release(): void {
+    if (this.client === undefined) return;
+    this.connections!.give(this.client);
+    this.client = undefined;
   }
 
   abortNow(): void {
@@ -485,10 +501,12 @@ class InFlight implements Abortable {
   }
 
   onResponseEnd(): void {
+    this.release();
     this.finish();
   }
 
   onResponseError(_controller: unknown, err: Error): void {
+    this.release();
     this.status = undefined;
     this.finish(describeError(err, this.req));
   }

@@ -62,13 +62,15 @@ export interface TestServer {
   requests: number;
   inFlight: number;
   maxInFlight: number;
+  /** TCP connections accepted so far: with keep-alive, far fewer than requests. */
+  connections: number;
   close(): Promise<void>;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void | Promise<void>;
 
 export async function startServer(handler: Handler): Promise<TestServer> {
-  const state = { requests: 0, inFlight: 0, maxInFlight: 0 };
+  const state = { requests: 0, inFlight: 0, maxInFlight: 0, connections: 0 };
   const server: Server = createServer((req, res) => {
     state.requests++;
     state.inFlight++;
@@ -86,6 +88,9 @@ export async function startServer(handler: Handler): Promise<TestServer> {
     });
   });
   server.keepAliveTimeout = 60_000;
+  server.on('connection', () => {
+    state.connections++;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -99,6 +104,9 @@ export async function startServer(handler: Handler): Promise<TestServer> {
     },
     get maxInFlight() {
       return state.maxInFlight;
+    },
+    get connections() {
+      return state.connections;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -67,6 +67,27 @@ describe('http workload against a real local server', () => {
     expect(duration).toBeLessThan(800);
   });
 
+  it('recovers the connection of a timed-out request for the next one', async () => {
+    let n = 0;
+    const once = await startServer(async (_req, res) => {
+      if (n++ === 0) await new Promise((r) => setTimeout(r, 1000));
+      res.end('ok');
+    });
+    try {
+      const { record } = await runStep(
+        step(`{ url: "${once.url}/", timeout: 200ms }`, '{ type: serial, times: 3 }'),
+      );
+      expect(record.iterations).toBe(3);
+      expect(record.failures).toBe(1);
+      expect(record.errors[0].message).toMatch(/timed out after 200ms/);
+      // The aborted request's socket is closed; the next two share a new one.
+      expect(once.requests).toBe(3);
+      expect(once.connections).toBe(2);
+    } finally {
+      await once.close();
+    }
+  });
+
   it('reports a refused connection', async () => {
     const port = await closedPort();
     const { record } = await runStep(
@@ -135,6 +156,8 @@ describe('http workload against a real local server', () => {
       expect(record.iterations).toBe(60);
       expect(slow.requests).toBe(60);
       expect(slow.maxInFlight).toBe(3);
+      // Keep-alive: each of the 3 in flight at a time holds one connection, reused 20 times.
+      expect(slow.connections).toBe(3);
     } finally {
       await slow.close();
     }
