@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Client } from 'undici';
-import { Pool } from 'undici';
-import { Connections } from './connections.js';
+import type { Client, Pool } from 'undici';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { type FieldValue, nowNs } from '../../core/sample.js';
 import type { ActionOutcome, IterationOutcome, ParamIssue, WorkloadDefinition } from '../types.js';
+import { Connections } from './connections.js';
 import { jsonEqual, type PathStep, parseJsonPath, selectJsonPath } from './json-path.js';
 
 /** Expected status: a code, a class such as "2xx", or a list of them. */
