@@ -526,9 +526,26 @@ class InFlight implements Abortable {
 
 /** Point fields: the status (absent when no response came) and the body's size, as integers. */
 export function responseFields(status: number | undefined, bytes: number): Record<string, FieldValue> {
-  const fields: Record<string, FieldValue> = { bytes: BigInt(bytes) };
-  if (status !== undefined) fields.status = BigInt(status);
+  const fields: Record<string, FieldValue> = { bytes: smallBigInt(bytes) };
+  if (status !== undefined) fields.status = smallBigInt(status);
   return fields;
+}
+
+/**
+ * BigInt(n), made once for the small values that recur on every request (a status, the size
+ * of a fixed body): each BigInt is an allocation, and at tens of thousands of requests a
+ * second the young generation's collections are a large part of the client's cost.
+ */
+const SMALL_BIGINTS = new Map<number, bigint>();
+const SMALL_LIMIT = 1 << 16;
+function smallBigInt(n: number): bigint {
+  if (n >= SMALL_LIMIT || n < 0 || !Number.isInteger(n)) return BigInt(n);
+  let b = SMALL_BIGINTS.get(n);
+  if (b === undefined) {
+    b = BigInt(n);
+    SMALL_BIGINTS.set(n, b);
+  }
+  return b;
 }
 
 export async function closePools(pools: Map<string, Pool>): Promise<void> {
