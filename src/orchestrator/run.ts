@@ -16,9 +16,9 @@ import {
   type Scenario,
   type TracerUse,
 } from '../scenario/types.js';
+import type { EncodedBatch } from '../store/line-protocol.js';
 import { newRunId } from '../store/run-id.js';
 import type { AgentRecord, BrokerOutage, RunRecord, StreamRecord } from '../store/run-record.js';
-import type { EncodedRecords } from '../store/store.js';
 import {
   type EncodedSink,
   type RunWriter,
@@ -87,7 +87,7 @@ function countingSink(writer: RunWriter): SampleSink & Partial<EncodedSink> & { 
       writer.write(samples);
     },
     writeEncoded: takesEncoded(writer)
-      ? (batch: EncodedRecords) => {
+      ? (batch: EncodedBatch) => {
           count += batch.lines + batch.dropped;
           writer.writeEncoded(batch);
         }

@@ -14,8 +14,6 @@ import { type EncodedSink, type SampleSink, takesEncoded } from '../store/store.
  */
 const BATCH_POINTS = 500;
 const BATCH_MS = 200;
-/** Room for a batch of typical points (100–200 bytes each); a batch that outgrows it is written early. */
-const BATCH_BYTES = 96 * 1024;
 
 /** What is recorded of an iteration or of one of its atomic actions. */
 export interface PointFacts {
@@ -96,14 +94,7 @@ interface WorkerSeries {
 export class StepPoints {
   private readonly encoded?: EncodedSink;
   private samples: Sample[] = [];
-  /**
-   * The encoded batch, as UTF-8 bytes: each line is written into this buffer as it comes
-   * rather than appended to a string. A string batch is a rope of a thousand small strings
-   * that lives through several young-generation collections, each of which copies it, until
-   * it is promoted; a line written into a buffer dies young.
-   */
-  private bytes = Buffer.allocUnsafe(BATCH_BYTES);
-  private used = 0;
+  private text = '';
   private lines = 0;
   private dropped = 0;
   private timer?: NodeJS.Timeout;
@@ -152,10 +143,8 @@ export class StepPoints {
     this.timer = undefined;
     if (this.encoded) {
       if (this.lines === 0 && this.dropped === 0) return;
-      // The sink owns the bytes it is given (a file write may still hold them): a new buffer follows.
-      const batch = { text: this.bytes.subarray(0, this.used), lines: this.lines, dropped: this.dropped };
-      this.bytes = Buffer.allocUnsafe(BATCH_BYTES);
-      this.used = 0;
+      const batch = { text: this.text, lines: this.lines, dropped: this.dropped };
+      this.text = '';
       this.lines = 0;
       this.dropped = 0;
       this.encoded.writeEncoded(batch);
@@ -185,22 +174,10 @@ export class StepPoints {
     // Counted as encodeBatch counts, though `ok` can always be written.
     if (line === undefined) this.dropped++;
     else {
-      this.append(line);
+      this.text += line + '\n';
       this.lines++;
     }
     this.added();
-  }
-
-  /** Writes a line and its newline into the batch's bytes, flushing first or growing when they would not fit. */
-  private append(line: string): void {
-    // A UTF-16 code unit takes at most 3 bytes of UTF-8; the newline 1.
-    const most = line.length * 3 + 1;
-    if (this.used + most > this.bytes.length) {
-      if (this.used > 0) this.flush();
-      if (most > this.bytes.length) this.bytes = Buffer.allocUnsafe(most);
-    }
-    this.used += this.bytes.write(line, this.used);
-    this.bytes[this.used++] = 0x0a;
   }
 
   private added(): void {

@@ -21,15 +21,7 @@ export interface SampleSink {
  */
 export interface EncodedSink {
   /** Queues newline-terminated records; `lines` of them count as written, `dropped` as dropped. */
-  writeEncoded(batch: EncodedRecords): void;
-}
-
-/**
- * Records already encoded (an EncodedBatch, or its UTF-8 bytes): newline-terminated line
- * protocol. Bytes become the sink's, which may hold them until they are written.
- */
-export interface EncodedRecords extends Omit<EncodedBatch, 'text'> {
-  text: string | Uint8Array;
+  writeEncoded(batch: EncodedBatch): void;
 }
 
 /** Whether a sink takes encoded records (EncodedSink). */

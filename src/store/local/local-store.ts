@@ -26,13 +26,12 @@ import { createGunzip, createGzip, type Gzip, constants as zlibConstants } from 
 import { ExitCode, errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { sampleMatcher } from '../filter.js';
-import { decodeRecords, decodeStream, encodeBatch } from '../line-protocol.js';
+import { decodeRecords, decodeStream, type EncodedBatch, encodeBatch } from '../line-protocol.js';
 import type { RecordReader, RecordView } from '../record-view.js';
 import { compareRuns, moveTag, resolveRunRef, validateTag } from '../resolve-run.js';
 import { validateRunId } from '../run-id.js';
 import type { RunRecord } from '../run-record.js';
 import type {
-  EncodedRecords,
   EncodedSink,
   RunAdmin,
   RunWriter,
@@ -407,11 +406,11 @@ export class LocalRunWriter implements RunWriter, EncodedSink {
   }
 
   /** Queues records already encoded (see EncodedSink); throws if the writer is closed. */
-  writeEncoded(batch: EncodedRecords): void {
+  writeEncoded(batch: EncodedBatch): void {
     this.throwIfClosed();
     this.samplesWritten += batch.lines;
     this.samplesDropped += batch.dropped;
-    if (batch.text.length === 0) return;
+    if (batch.text === '') return;
     if (this.compress) this.compressor().write(batch.text);
     else this.append(batch.text);
   }
@@ -484,7 +483,7 @@ export class LocalRunWriter implements RunWriter, EncodedSink {
     return this.gzip;
   }
 
-  private append(chunk: string | Uint8Array): void {
+  private append(chunk: string | Buffer): void {
     if (!this.file) {
       this.file = createWriteStream(this.samplesPath, { flags: 'a' });
       this.file.on('error', (err) => this.remember(err));

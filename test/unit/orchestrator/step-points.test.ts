@@ -6,7 +6,7 @@ import type { Sample } from '../../../src/core/sample.js';
 import { StepPoints } from '../../../src/orchestrator/step-points.js';
 import { type EncodedBatch, encodeBatch } from '../../../src/store/line-protocol.js';
 import { LocalStore } from '../../../src/store/local/local-store.js';
-import type { EncodedRecords, SampleSink } from '../../../src/store/store.js';
+import type { SampleSink } from '../../../src/store/store.js';
 
 /** Tags whose run, scenario and step names need every escape line protocol has. */
 const TAGS = { run: 'run-1', scenario: 'my scenario, v=1', step: 'step 1,a=b' };
@@ -47,19 +47,14 @@ function sampleSink(): SampleSink & { samples: Sample[] } {
 }
 
 /** A sink that takes encoded records (the fast path) and refuses Sample objects. */
-function encodedSink(): SampleSink & { batches: EncodedBatch[]; writeEncoded(b: EncodedRecords): void } {
+function encodedSink(): SampleSink & { batches: EncodedBatch[]; writeEncoded(b: EncodedBatch): void } {
   const batches: EncodedBatch[] = [];
   return {
     batches,
     write: () => {
       throw new Error('samples written to a sink that takes encoded records');
     },
-    // As text, to compare with encodeBatch's (the runner hands its bytes).
-    writeEncoded: (b) =>
-      batches.push({
-        ...b,
-        text: typeof b.text === 'string' ? b.text : Buffer.from(b.text).toString('utf8'),
-      }),
+    writeEncoded: (b) => batches.push(b),
     flush: async () => {},
   };
 }
