@@ -9,6 +9,8 @@
  *   Every client is warmed up first, then each runs once per round, in rounds, with the
  *   median of each ratio at the end. Targets: rps ratio >= 0.9, p99
  *   within 10 %.
+ * - http, by layer: the client's CPU per request from undici alone up to the whole stored
+ *   step (see benchHttpLayers), to say which layer to work on.
  * - exec: processes/s of the exec workload next to `xargs -P` running the same command.
  * - runner overhead: iterations/s of an empty `module` workload (constant runner,
  *   concurrency 1) next to a bare loop calling the same function: the cost per iteration of
@@ -26,10 +28,12 @@ import { Client } from 'undici';
 import { tracerSchemas, workloadSchemas } from '../src/cli/catalog.js';
 import { silentLogger } from '../src/core/logger.js';
 import { executeStep } from '../src/orchestrator/step-executor.js';
+import { StepPoints } from '../src/orchestrator/step-points.js';
 import { durationStats } from '../src/report/stats.js';
 import { loadScenario } from '../src/scenario/load.js';
 import { LocalStore } from '../src/store/local/local-store.js';
-import type { SampleSink } from '../src/store/store.js';
+import type { EncodedSink, SampleSink } from '../src/store/store.js';
+import { httpWorkload } from '../src/workloads/http/index.js';
 
 /** The part of autocannon's API used here (it ships no types). */
 interface AutocannonResult {
@@ -334,6 +338,130 @@ steps:
   );
 }
 
+/**
+ * Where the http workload's client CPU goes, layer by layer, each measured as CPU per request
+ * against the same server: undici alone (one Client per loop); the http workload's iterate()
+ * in a bare loop; the runner (executeStep) with its iteration points not recorded; with them
+ * encoded into a sink that drops them; and written to a LocalStore. Interleaved, in rounds,
+ * medians: the differences are a few µs, less than the swings of a shared VM between runs.
+ */
+async function benchHttpLayers(): Promise<void> {
+  const { port, child } = await startServer();
+  const url = `http://127.0.0.1:${port}/`;
+  const seconds = Math.max(2, Math.round(SECONDS / 3));
+  const cpuPerRequest = async (run: () => Promise<number>) => {
+    const c0 = process.cpuUsage();
+    const requests = await run();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / requests;
+  };
+  const loops = async (each: (slot: number) => Promise<void>) => {
+    let n = 0;
+    const end = performance.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async (_, slot) => {
+        while (performance.now() < end) {
+          await each(slot);
+          n++;
+        }
+      }),
+    );
+    return n;
+  };
+  const stepYaml = `version: 1
+name: bench
+steps:
+  - name: http
+    workload: { use: http, with: { url: "${url}" } }
+    runner: { type: duration, duration: ${seconds}s, concurrency: ${CONCURRENCY} }
+`;
+  const step = async (sink: SampleSink) => {
+    const loaded = load(stepYaml, join(tmpdir(), 'bench-layers.yaml'));
+    const record = await executeStep(loaded.scenario.steps[0], 0, {
+      loaded,
+      runId: 'bench',
+      sink,
+      log: silentLogger,
+      observer: {},
+      signal: new AbortController().signal,
+    });
+    await sink.flush();
+    return record.iterations;
+  };
+  const droppingSink = (): SampleSink & EncodedSink => ({
+    write() {},
+    writeEncoded() {},
+    flush: async () => {},
+  });
+  const layers: [string, () => Promise<number>][] = [
+    [
+      'undici, bare loop',
+      async () => {
+        const r = await rawUndici(url, seconds);
+        return r.rps * seconds;
+      },
+    ],
+    [
+      '+ http workload',
+      async () => {
+        const workload = httpWorkload.create(
+          { url },
+          { log: silentLogger, args: {}, baseDir: tmpdir(), concurrency: CONCURRENCY },
+        );
+        const signal = new AbortController().signal;
+        let iteration = 0;
+        const n = await loops(async (worker) => {
+          await workload.iterate({ iteration: iteration++, worker, signal });
+        });
+        await workload.close?.();
+        return n;
+      },
+    ],
+    [
+      '+ runner, points not kept',
+      async () => {
+        const keep = StepPoints.prototype.iteration;
+        StepPoints.prototype.iteration = () => {};
+        try {
+          return await step(droppingSink());
+        } finally {
+          StepPoints.prototype.iteration = keep;
+        }
+      },
+    ],
+    ['+ points encoded', () => step(droppingSink())],
+    [
+      '+ points in a LocalStore',
+      async () =>
+        step(
+          await new LocalStore(mkdtempSync(join(tmpdir(), 'scalpels-bench-store-'))).createRun(
+            `layers-${Date.now()}`,
+          ),
+        ),
+    ],
+  ];
+  try {
+    for (const [, run] of layers) await run(); // warm-up
+    const results = new Map<string, number[]>(layers.map(([name]) => [name, []]));
+    for (let round = 0; round < ROUNDS + 2; round++)
+      for (const [name, run] of layers) results.get(name)!.push(await cpuPerRequest(run));
+    console.log(
+      `http client CPU per request by layer (median of ${ROUNDS + 2} interleaved rounds of ${seconds} s):`,
+    );
+    let previous: number | undefined;
+    for (const [name] of layers) {
+      const median = durationStats(results.get(name)!)?.median ?? Number.NaN;
+      const step =
+        previous === undefined ? '' : `   (${median >= previous ? '+' : ''}${fmt(median - previous, 1)})`;
+      console.log(`  ${name.padEnd(28)} ${fmt(median, 1).padStart(5)} µs${step}`);
+      previous = median;
+    }
+  } finally {
+    child.kill();
+  }
+}
+
 await benchHttp();
+await benchHttpLayers();
 await benchExec();
 await benchRunnerOverhead();
