@@ -2,9 +2,11 @@
  * Whether a tracer field of a stored run is a counter, and of which kind: what its manifest
  * declares (tracers/<name>.yaml), as the run's own scenario attached the tracer (a
  * `counters: delta` attachment writes interval counters). Gates and trends need it for `count`
- * and `rate`, the same way thresholds do while the run goes. The report's charts still guess
- * counters by shape (series.ts).
+ * and `rate`, the same way thresholds do while the run goes; the report's charts and tables
+ * to draw a running total as a rate (declaredKinds), guessing by shape only for measurements
+ * no attached tracer declares (series.ts).
  */
+import type { CounterKind } from '../core/counters.js';
 import type { MetricRef } from '../core/metric.js';
 import {
   type MetricLookups,
@@ -57,4 +59,44 @@ export function resolveStoredSeries(
     manifestLookups,
   );
   return resolveSeries(metric, catalog);
+}
+
+/** A field's kind as declared: a counter of either kind, or a level (no counter: a gauge). */
+export type DeclaredKind = CounterKind | 'level';
+
+/**
+ * The declared kind of each field of `record`, as its scenario attached its tracers: the
+ * run-level tracers and those of `stepName`, or of every step when no step is named. A
+ * measurement no attached tracer declares (a tracer this version does not ship, a run written
+ * by another tool) gives undefined, as does a field two attachments write differently.
+ */
+export function declaredKinds(
+  record: RunRecord,
+  stepName?: string,
+): (measurement: string, field: string) => DeclaredKind | undefined {
+  const scenario = (record.scenario.rendered ?? {}) as StoredScenario;
+  const steps = Array.isArray(scenario.steps) ? scenario.steps : [];
+  const stepTracers = steps
+    .filter((s) => stepName === undefined || s?.name === stepName)
+    .flatMap((s) => (Array.isArray(s?.tracers) ? s.tracers : []));
+  const catalog = stepMetricCatalog(
+    Array.isArray(scenario.tracers) ? scenario.tracers : [],
+    { workload: { use: '' }, tracers: stepTracers },
+    manifestLookups,
+  );
+  const kinds = new Map<string, DeclaredKind | 'conflict'>();
+  for (const tracer of catalog.tracers) {
+    for (const m of tracer.measurements) {
+      for (const [field, spec] of Object.entries(m.fields)) {
+        const key = `${m.name}\u0000${field}`;
+        const kind: DeclaredKind = spec.counter ?? 'level';
+        const known = kinds.get(key);
+        kinds.set(key, known === undefined || known === kind ? kind : 'conflict');
+      }
+    }
+  }
+  return (measurement, field) => {
+    const kind = kinds.get(`${measurement}\u0000${field}`);
+    return kind === 'conflict' ? undefined : kind;
+  };
 }

@@ -15,6 +15,7 @@ import {
   type ToleranceClass,
   type Verdict,
 } from './compare.js';
+import { type DeclaredKind, declaredKinds } from './counter-kinds.js';
 import { inFlight, minMaxDownsample, type XY } from './downsample.js';
 import type { GateResult } from './gates.js';
 import type { IterationData, RunData, SeriesGroup, StepWindow } from './run-data.js';
@@ -538,8 +539,17 @@ interface FieldInfo {
   counter: boolean;
 }
 
-/** The numeric fields of a measurement across runs, key fields first, each marked counter or not. */
-function fieldsOf(measurement: string, groups: SeriesGroup[]): { key: FieldInfo[]; more: FieldInfo[] } {
+/**
+ * The numeric fields of a measurement across runs, key fields first, each marked counter or
+ * not: as the tracers' manifests declare it where they do (`kindOf`), so a running total that
+ * restarted (a service restarted by a hook) is still drawn as a rate and a gauge that only grew
+ * (a leak) is not; by its shape where no attached tracer declares the measurement.
+ */
+function fieldsOf(
+  measurement: string,
+  groups: SeriesGroup[],
+  kindOf: (measurement: string, field: string) => DeclaredKind | undefined = () => undefined,
+): { key: FieldInfo[]; more: FieldInfo[] } {
   const order: string[] = [];
   const monotonic = new Map<string, boolean>();
   const moving = new Map<string, boolean>();
@@ -555,11 +565,33 @@ function fieldsOf(measurement: string, groups: SeriesGroup[]): { key: FieldInfo[
       if (shape.moving && g.rows >= 3) moving.set(f, true);
     }
   }
-  const counter = new Map(order.map((f) => [f, monotonic.get(f)! && moving.get(f)!]));
+  const counter = new Map(
+    order.map((f) => {
+      const declared = kindOf(measurement, f);
+      // An interval counter's values are already per interval: shown as they are, like a level.
+      return [f, declared === undefined ? monotonic.get(f)! && moving.get(f)! : declared === 'cumulative'];
+    }),
+  );
   const wanted = KEY_FIELDS[measurement] ?? order.slice(0, 2);
   const key = wanted.filter((f) => counter.has(f)).map((f) => ({ field: f, counter: counter.get(f)! }));
   const more = order.filter((f) => !wanted.includes(f)).map((f) => ({ field: f, counter: counter.get(f)! }));
   return { key, more };
+}
+
+/** One kind per field from several runs' declarations: the one they agree on, else none (guess by shape). */
+function agreedKinds(
+  perRun: (((measurement: string, field: string) => DeclaredKind | undefined) | undefined)[],
+): (measurement: string, field: string) => DeclaredKind | undefined {
+  return (measurement, field) => {
+    let agreed: DeclaredKind | undefined;
+    for (const kindOf of perRun) {
+      const kind = kindOf?.(measurement, field);
+      if (kind === undefined) continue;
+      if (agreed !== undefined && agreed !== kind) return undefined;
+      agreed = kind;
+    }
+    return agreed;
+  };
 }
 
 /** The value a series × field stands for in a step: its rate for a counter, its mean otherwise. */
@@ -597,10 +629,13 @@ function tracerPanels(
       perRun[r].push(g);
     }
   });
+  const kindOf = agreedKinds(
+    runs.map((run, r) => (stepIdx[r] === undefined ? undefined : declaredKinds(run.record, stepName))),
+  );
   const panels: TracerPanel[] = [];
   for (const [measurement, perRun] of [...measurements].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const labels = [...new Set(perRun.flat().map((g) => g.label))].sort();
-    const fields = fieldsOf(measurement, perRun.flat());
+    const fields = fieldsOf(measurement, perRun.flat(), kindOf);
     const topN = labels.length > TOP_N;
     // Series ranked by their first key field in the last run (the one under test), then the baseline.
     const rankField = fields.key[0] ?? fields.more[0];
@@ -710,8 +745,9 @@ function timelineCharts(book: ChartBook, run: RunData): string[] {
   const bands = run.steps.map((s) => ({ from: r3(s.startMs / 1000), to: r3(s.endMs / 1000), label: s.name }));
   const marks = run.marks.map((m) => ({ at: r3(m.atMs / 1000), label: `${m.name} ${m.phase}`.trim() }));
   const ids: string[] = [];
+  const kindOf = declaredKinds(run.record);
   for (const [measurement, groups] of [...byMeasurement].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    const { key } = fieldsOf(measurement, groups);
+    const { key } = fieldsOf(measurement, groups, kindOf);
     for (const f of key) {
       const ranked = groups
         .filter((g) => g.fields.has(f.field))

@@ -9,7 +9,10 @@ export interface FieldAggregate {
   mean: number;
   min: number;
   max: number;
-  /** Last minus first value: what a cumulative counter added during the step. */
+  /**
+   * What a cumulative counter added during the step (its increase, a restart counted from
+   * zero); for anything else, the last value minus the first.
+   */
   delta: number;
   /** delta per second between the first and the last row; NaN for a single row. */
   rate: number;
@@ -61,7 +64,7 @@ export function isCounter(group: SeriesGroup, field: string): boolean {
   return s.monotonic && s.moving && group.rows >= 3;
 }
 
-/** Per-second rate of a counter between consecutive rows, at the later row's time. */
+/** Per-second rate of a cumulative counter between consecutive rows, at the later row's time; a restart counts from zero. */
 export function counterRate(
   group: SeriesGroup,
   field: string,
@@ -78,7 +81,8 @@ export function counterRate(
     if (Number.isNaN(x)) continue;
     if (!Number.isNaN(pv) && group.t[i] > pt) {
       t[n] = group.t[i];
-      v[n] = ((x - pv) / (group.t[i] - pt)) * 1000;
+      // A value below the previous one: the counter restarted from zero (src/core/counters.ts).
+      v[n] = ((x >= pv ? x - pv : x) / (group.t[i] - pt)) * 1000;
       step[n] = group.step[i];
       n++;
     }
@@ -103,6 +107,7 @@ export function fieldAggregate(
   let max = Number.NEGATIVE_INFINITY;
   let first = Number.NaN;
   let last = Number.NaN;
+  let increase = 0;
   let t0 = Number.NaN;
   let t1 = Number.NaN;
   for (let i = 0; i < group.rows; i++) {
@@ -113,6 +118,8 @@ export function fieldAggregate(
       first = v;
       t0 = group.t[i];
     }
+    // A counter's increase, restarts counted from zero as counterIncrease does.
+    if (count > 0) increase += v >= last ? v - last : v;
     last = v;
     t1 = group.t[i];
     count++;
@@ -121,7 +128,7 @@ export function fieldAggregate(
     if (v > max) max = v;
   }
   if (count === 0) return undefined;
-  const delta = last - first;
+  const delta = counter ? increase : last - first;
   return {
     count,
     mean: sum / count,
