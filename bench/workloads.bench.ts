@@ -95,11 +95,14 @@ function load(yaml: string, file: string) {
   return loaded;
 }
 
-/** Runs a one-step scenario as `scalpels run` does, its points written to a LocalStore (as the CLI does) or nowhere. */
+/**
+ * Runs a one-step scenario as `scalpels run` does, its points written to a LocalStore (as the
+ * CLI does), nowhere, or to the given sink.
+ */
 async function runStep(
   yaml: string,
   file = join(tmpdir(), 'bench.yaml'),
-  store: 'local' | 'none' = 'local',
+  store: 'local' | 'none' | SampleSink = 'local',
 ): Promise<{ record: StepRecord; seconds: number }> {
   const loaded = load(yaml, file);
   const sink: SampleSink =
@@ -107,7 +110,9 @@ async function runStep(
       ? await new LocalStore(mkdtempSync(join(tmpdir(), 'scalpels-bench-store-'))).createRun(
           `bench-${Date.now()}`,
         )
-      : { write() {}, flush: async () => {} };
+      : store === 'none'
+        ? { write() {}, flush: async () => {} }
+        : store;
   const t0 = performance.now();
   const record = await executeStep(loaded.scenario.steps[0], 0, {
     loaded,
@@ -375,17 +380,8 @@ steps:
     workload: { use: http, with: { url: "${url}" } }
     runner: { type: duration, duration: ${seconds}s, concurrency: ${CONCURRENCY} }
 `;
-  const step = async (sink: SampleSink) => {
-    const loaded = load(stepYaml, join(tmpdir(), 'bench-layers.yaml'));
-    const record = await executeStep(loaded.scenario.steps[0], 0, {
-      loaded,
-      runId: 'bench',
-      sink,
-      log: silentLogger,
-      observer: {},
-      signal: new AbortController().signal,
-    });
-    await sink.flush();
+  const step = async (sink: 'local' | SampleSink) => {
+    const { record } = await runStep(stepYaml, join(tmpdir(), 'bench-layers.yaml'), sink);
     return record.iterations;
   };
   const droppingSink = (): SampleSink & EncodedSink => ({
@@ -430,15 +426,7 @@ steps:
       },
     ],
     ['+ points encoded', () => step(droppingSink())],
-    [
-      '+ points in a LocalStore',
-      async () =>
-        step(
-          await new LocalStore(mkdtempSync(join(tmpdir(), 'scalpels-bench-store-'))).createRun(
-            `layers-${Date.now()}`,
-          ),
-        ),
-    ],
+    ['+ points in a LocalStore', () => step('local')],
   ];
   try {
     for (const [, run] of layers) await run(); // warm-up
