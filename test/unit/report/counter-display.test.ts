@@ -15,14 +15,13 @@ const ns = (ms: number) => BigInt(startMs + ms) * 1_000_000n;
 function misleadingShapes(run: string): Sample[] {
   const out: Sample[] = [];
   const reads = [100_000, 200_000, 300_000, 5_000, 105_000, 205_000];
-  reads.forEach((v, i) =>
+  for (const [i, v] of reads.entries())
     out.push({
       measurement: 'diskio',
       tags: { run, host: 'h1', tracer: 'proc', name: 'vda' },
       fields: { read_bytes: BigInt(v) },
       time: ns(200 + i * 200),
-    }),
-  );
+    });
   for (let i = 0; i < 6; i++)
     out.push({
       measurement: 'procstat',
