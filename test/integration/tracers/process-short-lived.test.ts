@@ -55,9 +55,10 @@ describe('process tracer on processes that live less than an interval', () => {
     );
     expect(used).toBeGreaterThan(0.1);
     // Every process's CPU after its last reading (at most one 20 ms watch period, more when
-    // the machine is loaded) is missed, never more than it used: about 0.85 on a loaded
-    // 2-CPU VM; sampling every 1 s alone gives about 0.05.
-    expect(ratio).toBeGreaterThan(0.6);
+    // the machine is loaded) is missed, never more than it used: 0.71–0.88 on a 2-CPU VM, and
+    // 0.599 once in CI when a busy host stretched the watch; sampling every 1 s alone gives
+    // about 0.05, which is what this guards against.
+    expect(ratio).toBeGreaterThan(0.45);
     expect(measured).toBeLessThanOrEqual(used + 0.011);
     expect(cpu.size).toBeGreaterThanOrEqual(count / 2);
     // Each child gets a sample with cpu_usage once it was read twice, or lived 50 ms.
