@@ -3,12 +3,13 @@
  * declares (tracers/<name>.yaml), as the run's own scenario attached the tracer (a
  * `counters: delta` attachment writes interval counters). Gates and trends need it for `count`
  * and `rate`, the same way thresholds do while the run goes; the report's charts and tables
- * to draw a running total as a rate (declaredKinds), guessing by shape only for measurements
- * no attached tracer declares (series.ts).
+ * need it to draw a running total as a rate (declaredKinds), and guess by shape only for
+ * measurements no attached tracer declares (series.ts).
  */
 import type { CounterKind } from '../core/counters.js';
 import type { MetricRef } from '../core/metric.js';
 import {
+  type MetricCatalog,
   type MetricLookups,
   type ResolvedSeries,
   resolveSeries,
@@ -45,20 +46,27 @@ interface StoredScenario {
   steps?: { name?: string; tracers?: { use: string; with?: Record<string, unknown> }[] }[];
 }
 
+/** What the tracers a stored run attached can produce: the run's, and `stepName`'s (every step's when none is named). */
+function storedCatalog(record: RunRecord, stepName?: string): MetricCatalog {
+  const scenario = (record.scenario.rendered ?? {}) as StoredScenario;
+  const steps = Array.isArray(scenario.steps) ? scenario.steps : [];
+  const stepTracers = steps
+    .filter((s) => stepName === undefined || s?.name === stepName)
+    .flatMap((s) => (Array.isArray(s?.tracers) ? s.tracers : []));
+  return stepMetricCatalog(
+    Array.isArray(scenario.tracers) ? scenario.tracers : [],
+    { workload: { use: '' }, tracers: stepTracers },
+    manifestLookups,
+  );
+}
+
 /** `metric` resolved against the tracers a stored run attached to `stepName`, or why it cannot be. */
 export function resolveStoredSeries(
   record: RunRecord,
   stepName: string,
   metric: Extract<MetricRef, { kind: 'series' }>,
 ): ResolvedSeries | string {
-  const scenario = (record.scenario.rendered ?? {}) as StoredScenario;
-  const step = Array.isArray(scenario.steps) ? scenario.steps.find((s) => s?.name === stepName) : undefined;
-  const catalog = stepMetricCatalog(
-    Array.isArray(scenario.tracers) ? scenario.tracers : [],
-    { workload: { use: '' }, tracers: Array.isArray(step?.tracers) ? step.tracers : [] },
-    manifestLookups,
-  );
-  return resolveSeries(metric, catalog);
+  return resolveSeries(metric, storedCatalog(record, stepName));
 }
 
 /** A field's kind as declared: a counter of either kind, or a level (no counter: a gauge). */
@@ -74,18 +82,8 @@ export function declaredKinds(
   record: RunRecord,
   stepName?: string,
 ): (measurement: string, field: string) => DeclaredKind | undefined {
-  const scenario = (record.scenario.rendered ?? {}) as StoredScenario;
-  const steps = Array.isArray(scenario.steps) ? scenario.steps : [];
-  const stepTracers = steps
-    .filter((s) => stepName === undefined || s?.name === stepName)
-    .flatMap((s) => (Array.isArray(s?.tracers) ? s.tracers : []));
-  const catalog = stepMetricCatalog(
-    Array.isArray(scenario.tracers) ? scenario.tracers : [],
-    { workload: { use: '' }, tracers: stepTracers },
-    manifestLookups,
-  );
   const kinds = new Map<string, DeclaredKind | 'conflict'>();
-  for (const tracer of catalog.tracers) {
+  for (const tracer of storedCatalog(record, stepName).tracers) {
     for (const m of tracer.measurements) {
       for (const [field, spec] of Object.entries(m.fields)) {
         const key = `${m.name}\u0000${field}`;
