@@ -24,6 +24,23 @@ export function writeScenario(dir: string, text: string, name = 'scenario.yaml')
   return file;
 }
 
+/**
+ * Writes a one-step scenario that sleeps `seconds` while proc samples the agents matching
+ * `on` every 200 ms: long enough to break things under it (a broker, an agent, the runner).
+ */
+export function writeSleepScenario(dir: string, opts: { name: string; on: string; seconds: number }): string {
+  return writeScenario(
+    dir,
+    `version: 1
+name: ${opts.name}
+tracers: [{ use: proc, on: "${opts.on}", interval: 200ms }]
+steps:
+  - name: long
+    workload: { use: sleep, with: { duration: ${opts.seconds}s } }
+`,
+  );
+}
+
 /** Starts the CLI; the caller may signal the child before awaiting `done`. */
 export function startCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
   const child: ChildProcess = spawn(process.execPath, [CLI, ...args], {

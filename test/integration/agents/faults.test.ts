@@ -6,23 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage, envelope } from '../../../src/protocol/codec.js';
 import type { PingRequest, ReplyMessage, StartTracerRequest } from '../../../src/protocol/messages.js';
 import { signRequest } from '../../../src/protocol/signing.js';
-import { startCli, tempDir, writeScenario } from '../../helpers/cli.js';
+import { startCli, tempDir, writeSleepScenario } from '../../helpers/cli.js';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process.js';
 import { MqttProbe } from '../helpers/mqtt-probe.js';
 import { PrivateMosquitto } from '../helpers/private-mosquitto.js';
-
-function scenario(dir: string, prefix: string, seconds: number): string {
-  return writeScenario(
-    dir,
-    `version: 1
-name: faults
-tracers: [{ use: proc, on: "${prefix}-*", interval: 200ms }]
-steps:
-  - name: long
-    workload: { use: sleep, with: { duration: ${seconds}s } }
-`,
-  );
-}
 
 describe('faults on a private Mosquitto', () => {
   let broker: PrivateMosquitto;
@@ -43,7 +30,7 @@ describe('faults on a private Mosquitto', () => {
     const dir = tempDir();
     const cli = startCli([
       'run',
-      scenario(dir, prefix, 8),
+      writeSleepScenario(dir, { name: 'faults', on: `${prefix}-*`, seconds: 8 }),
       '--broker',
       broker.url,
       '--store-dir',
@@ -74,7 +61,7 @@ describe('faults on a private Mosquitto', () => {
     const dir = tempDir();
     const cli = startCli([
       'run',
-      scenario(dir, prefix, 30),
+      writeSleepScenario(dir, { name: 'faults', on: `${prefix}-*`, seconds: 30 }),
       '--broker',
       broker.url,
       '--store-dir',
@@ -100,7 +87,7 @@ describe('faults on a private Mosquitto', () => {
     const dir = tempDir();
     const cli = startCli([
       'run',
-      scenario(dir, prefix, 60),
+      writeSleepScenario(dir, { name: 'faults', on: `${prefix}-*`, seconds: 60 }),
       '--broker',
       broker.url,
       '--store-dir',

@@ -2,22 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCli, tempDir, writeScenario } from '../../helpers/cli.js';
+import { startCli, tempDir, writeSleepScenario } from '../../helpers/cli.js';
 import { startAgentProcess } from '../helpers/agent-process.js';
 import { PrivateMosquitto } from '../helpers/private-mosquitto.js';
-
-function scenario(dir: string, on: string, seconds: number): string {
-  return writeScenario(
-    dir,
-    `version: 1
-name: outages
-tracers: [{ use: proc, on: "${on}", interval: 200ms }]
-steps:
-  - name: long
-    workload: { use: sleep, with: { duration: ${seconds}s } }
-`,
-  );
-}
 
 describe('the runner through outages, on a private Mosquitto', () => {
   let broker: PrivateMosquitto;
@@ -34,7 +21,7 @@ describe('the runner through outages, on a private Mosquitto', () => {
     const dir = tempDir();
     const cli = startCli([
       'run',
-      scenario(dir, agent.name, 4),
+      writeSleepScenario(dir, { name: 'outages', on: agent.name, seconds: 4 }),
       '--broker',
       broker.url,
       '--store-dir',
@@ -72,7 +59,7 @@ describe('the runner through outages, on a private Mosquitto', () => {
       const store = join(dir, 'store');
       const cli = startCli([
         'run',
-        scenario(dir, agent.name, 5),
+        writeSleepScenario(dir, { name: 'outages', on: agent.name, seconds: 5 }),
         '--broker',
         broker.url,
         '--store-dir',
