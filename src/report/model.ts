@@ -4,6 +4,7 @@
  * user's own templates get the same numbers.
  */
 import { stringify } from 'yaml';
+import type { CounterKind } from '../core/counters.js';
 import { scalpelsVersion } from '../core/version.js';
 import type { RunRecord } from '../store/run-record.js';
 import {
@@ -19,7 +20,7 @@ import { type DeclaredKind, declaredKinds } from './counter-kinds.js';
 import { inFlight, minMaxDownsample, type XY } from './downsample.js';
 import type { GateResult } from './gates.js';
 import type { IterationData, RunData, SeriesGroup, StepWindow } from './run-data.js';
-import { counterRate, counterShape, fieldAggregate } from './series.js';
+import { counterShape, fieldAggregate, perSecond } from './series.js';
 import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, histogram, percentile, statsOfSorted } from './stats.js';
 
 /** Drawing budget: buckets per line (two points each at most), and lines per chart. */
@@ -536,7 +537,8 @@ function iterationCharts(
 
 interface FieldInfo {
   field: string;
-  counter: boolean;
+  /** Shown as a rate per second, from a running total or from per-interval values; absent: as it is. */
+  counter?: CounterKind;
 }
 
 /**
@@ -566,15 +568,15 @@ function fieldsOf(
     }
   }
   const counter = new Map(
-    order.map((f) => {
+    order.map((f): [string, CounterKind | undefined] => {
       const declared = kindOf(measurement, f);
-      // An interval counter's values are already per interval: shown as they are, like a level.
-      return [f, declared === undefined ? monotonic.get(f)! && moving.get(f)! : declared === 'cumulative'];
+      if (declared === undefined) return [f, monotonic.get(f)! && moving.get(f)! ? 'cumulative' : undefined];
+      return [f, declared === 'level' ? undefined : declared];
     }),
   );
   const wanted = KEY_FIELDS[measurement] ?? order.slice(0, 2);
-  const key = wanted.filter((f) => counter.has(f)).map((f) => ({ field: f, counter: counter.get(f)! }));
-  const more = order.filter((f) => !wanted.includes(f)).map((f) => ({ field: f, counter: counter.get(f)! }));
+  const key = wanted.filter((f) => counter.has(f)).map((f) => ({ field: f, counter: counter.get(f) }));
+  const more = order.filter((f) => !wanted.includes(f)).map((f) => ({ field: f, counter: counter.get(f) }));
   return { key, more };
 }
 
@@ -663,7 +665,7 @@ function tracerPanels(
           if (!g || si === undefined || !g.fields.has(f.field)) return;
           const start = run.steps[si].startMs;
           const src = f.counter
-            ? counterRate(g, f.field)
+            ? perSecond(g, f.field, f.counter)
             : { t: g.t, v: g.fields.get(f.field)!, step: g.step };
           const pts = minMaxDownsample(src.t, src.v, CHART_BUCKETS, (k) => src.step[k] === si);
           if (pts.x.length === 0) return;
@@ -761,7 +763,7 @@ function timelineCharts(book: ChartBook, run: RunData): string[] {
           xLabel: 's since run start',
           yLabel: f.counter ? `${f.field} / s` : f.field,
           series: drawn.map(({ g }, gi) => {
-            const src = f.counter ? counterRate(g, f.field) : { t: g.t, v: g.fields.get(f.field)! };
+            const src = f.counter ? perSecond(g, f.field, f.counter) : { t: g.t, v: g.fields.get(f.field)! };
             return {
               label: g.label || measurement,
               color: PALETTE[gi % PALETTE.length],

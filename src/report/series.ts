@@ -1,6 +1,7 @@
 /**
  * Per-step numbers of tracer series, from every row (never from the downsampled points).
  */
+import type { CounterKind } from '../core/counters.js';
 import type { SeriesGroup } from './run-data.js';
 
 /** One field of one series over one step. */
@@ -10,13 +11,14 @@ export interface FieldAggregate {
   min: number;
   max: number;
   /**
-   * What a cumulative counter added during the step (its increase, a restart counted from
-   * zero); for anything else, the last value minus the first.
+   * What a counter counted between the step's first and last rows (a running total's
+   * increase, a restart counted from zero; the sum of per-interval values after the first);
+   * for anything else, the last value minus the first.
    */
   delta: number;
   /** delta per second between the first and the last row; NaN for a single row. */
   rate: number;
-  /** The field is a cumulative counter (see isCounter): delta and rate are its meaningful numbers. */
+  /** The field is a counter (declared, or by its shape: see isCounter): delta and rate are its meaningful numbers. */
   counter: boolean;
 }
 
@@ -64,10 +66,14 @@ export function isCounter(group: SeriesGroup, field: string): boolean {
   return s.monotonic && s.moving && group.rows >= 3;
 }
 
-/** Per-second rate of a cumulative counter between consecutive rows, at the later row's time; a restart counts from zero. */
-export function counterRate(
+/**
+ * A counter per second between consecutive rows, at the later row's time: the increase of a
+ * running total (a restart counted from zero), or a per-interval value over its interval.
+ */
+export function perSecond(
   group: SeriesGroup,
   field: string,
+  kind: CounterKind,
 ): { t: Float64Array; v: Float64Array; step: Int16Array } {
   const col = group.fields.get(field)!;
   const t = new Float64Array(group.rows);
@@ -81,8 +87,9 @@ export function counterRate(
     if (Number.isNaN(x)) continue;
     if (!Number.isNaN(pv) && group.t[i] > pt) {
       t[n] = group.t[i];
-      // A value below the previous one: the counter restarted from zero (src/core/counters.ts).
-      v[n] = ((x >= pv ? x - pv : x) / (group.t[i] - pt)) * 1000;
+      // A running total below its previous value restarted from zero (src/core/counters.ts).
+      const counted = kind === 'interval' ? x : x >= pv ? x - pv : x;
+      v[n] = (counted / (group.t[i] - pt)) * 1000;
       step[n] = group.step[i];
       n++;
     }
@@ -97,7 +104,7 @@ export function fieldAggregate(
   group: SeriesGroup,
   field: string,
   step?: number,
-  counter = isCounter(group, field),
+  counter: CounterKind | undefined = isCounter(group, field) ? 'cumulative' : undefined,
 ): FieldAggregate | undefined {
   const col = group.fields.get(field);
   if (!col) return undefined;
@@ -118,8 +125,9 @@ export function fieldAggregate(
       first = v;
       t0 = group.t[i];
     }
-    // A counter's increase, restarts counted from zero as counterIncrease does.
-    if (count > 0) increase += v >= last ? v - last : v;
+    // What was counted after the first row: a running total's increase (restarts counted from
+    // zero, as counterIncrease does), or the per-interval values.
+    if (count > 0) increase += counter === 'interval' ? v : v >= last ? v - last : v;
     last = v;
     t1 = group.t[i];
     count++;
@@ -136,6 +144,6 @@ export function fieldAggregate(
     max,
     delta,
     rate: t1 > t0 ? (delta / (t1 - t0)) * 1000 : Number.NaN,
-    counter,
+    counter: counter !== undefined,
   };
 }

@@ -22,6 +22,14 @@ function misleadingShapes(run: string): Sample[] {
       fields: { read_bytes: BigInt(v) },
       time: ns(200 + i * 200),
     });
+  // Per-interval calls every 200 ms, then every 400 ms: the rate, not the value, is comparable.
+  for (const [i, at] of [200, 400, 600, 800, 1200].entries())
+    out.push({
+      measurement: 'syscalls',
+      tags: { run, host: 'h1', tracer: 'syscalls', process_name: 'api', syscall: 'read' },
+      fields: { calls: BigInt(i < 4 ? 100 : 200), time_us: 50 },
+      time: ns(at),
+    });
   for (let i = 0; i < 6; i++)
     out.push({
       measurement: 'procstat',
@@ -43,7 +51,8 @@ async function model(declared: boolean) {
     extra: misleadingShapes('r-a'),
   });
   // Without its tracers in the scenario, nothing is declared: the report guesses by shape.
-  if (!declared) (record.scenario.rendered as { tracers: unknown[] }).tracers = [];
+  const rendered = record.scenario.rendered as { tracers: unknown[] };
+  rendered.tracers = declared ? [...rendered.tracers, { use: 'syscalls' }] : [];
   return buildReportModel(await loadRuns(store, [record]));
 }
 
@@ -57,10 +66,22 @@ describe('counters in the report follow the tracers’ manifests', () => {
     expect(declared).not.toContain('procstat.memory_rss (per second)');
   });
 
+  it('draws a per-interval counter per second of its interval', async () => {
+    const m = await model(true);
+    const chart = m.charts.find((c) => c.title === 'syscalls.calls (per second)')!;
+    // 100 calls per 200 ms, then 200 calls per 400 ms: 500/s throughout, not a jump to 200.
+    expect(chart.series[0].y).toEqual([500, 500, 500, 500]);
+  });
+
   it('guesses by shape only when no attached tracer declares the measurement', async () => {
-    const guessed = titles(await model(false));
+    const m = await model(false);
+    const guessed = titles(m);
     expect(guessed).toContain('diskio.read_bytes');
     expect(guessed).toContain('procstat.memory_rss (per second)');
+    // Per-interval calls that never fall look like a running total: the wrong reading, which
+    // only the manifest can correct.
+    const calls = m.charts.find((c) => c.title === 'syscalls.calls (per second)')!;
+    expect(calls.series[0].y).toEqual([0, 0, 0, 250]);
   });
 
   it('counts a restart from zero in the rates it draws', async () => {
