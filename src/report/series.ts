@@ -103,8 +103,9 @@ export function perSecond(
 export function fieldAggregate(
   group: SeriesGroup,
   field: string,
-  step?: number,
-  counter: CounterKind | undefined = isCounter(group, field) ? 'cumulative' : undefined,
+  step: number | undefined,
+  /** The field's counter kind (see model.ts fieldsOf), or undefined for a level. */
+  counter: CounterKind | undefined,
 ): FieldAggregate | undefined {
   const col = group.fields.get(field);
   if (!col) return undefined;

@@ -63,12 +63,12 @@ describe('loadRunData', () => {
     const procstat = data.series.filter((g) => g.measurement === 'procstat');
     expect(procstat).toHaveLength(1);
     expect(procstat[0].tags).toEqual({ host: 'h1', process_name: 'api' });
-    expect(fieldAggregate(procstat[0], 'cpu_usage')!.mean).toBe(20);
+    expect(fieldAggregate(procstat[0], 'cpu_usage', undefined, undefined)!.mean).toBe(20);
     // bytes_recv grows as an integer: a counter, with its rate per second.
     const net = data.series.find((g) => g.measurement === 'net')!;
     expect(isCounter(net, 'bytes_recv')).toBe(true);
     expect(isCounter(cpu, 'usage_active')).toBe(false);
-    expect(fieldAggregate(net, 'bytes_recv', 0)!.rate).toBeCloseTo(100_000, 6);
+    expect(fieldAggregate(net, 'bytes_recv', 0, 'cumulative')!.rate).toBeCloseTo(100_000, 6);
   });
 
   it('keeps string fields as labels and tracer notices as notices', async () => {
