@@ -18,7 +18,7 @@ export interface FieldAggregate {
   delta: number;
   /** delta per second between the first and the last row; NaN for a single row. */
   rate: number;
-  /** The field is a counter (declared, or by its shape: see isCounter): delta and rate are its meaningful numbers. */
+  /** The field is a counter (declared, or by its shape: see counterShape): delta and rate are its meaningful numbers. */
   counter: boolean;
 }
 
@@ -37,11 +37,11 @@ export function fieldValues(group: SeriesGroup, field: string, step?: number): F
 }
 
 /**
- * A cumulative counter: written as an integer and never decreasing over the whole run.
- * Telegraf's diskio and net counters (and per-process I/O) are such; charts show their rate
- * per second, tables their rate over the step. A gauge that only grew during the run (memory
- * of a leaking process) would be taken for one; the chart's label says "per second" so the
- * reading stays explicit. `moving` is whether it changed at all: a field is shown as a
+ * A cumulative counter by its shape, for measurements no attached tracer declares (see
+ * model.ts fieldsOf): written as an integer and never decreasing over the whole run, as
+ * Telegraf's diskio and net counters are. A gauge that only grew during the run (memory of a
+ * leaking process) would be taken for one; the chart's label says "per second" so the reading
+ * stays explicit. `moving` is whether it changed at all: a field is shown as a
  * counter when it never decreases in any series and moves in at least one.
  */
 export function counterShape(group: SeriesGroup, field: string): { monotonic: boolean; moving: boolean } {
@@ -58,12 +58,6 @@ export function counterShape(group: SeriesGroup, field: string): { monotonic: bo
     prev = v;
   }
   return { monotonic: !Number.isNaN(first), moving: prev > first };
-}
-
-/** counterShape for one series alone: monotonic, moving, and at least three rows. */
-export function isCounter(group: SeriesGroup, field: string): boolean {
-  const s = counterShape(group, field);
-  return s.monotonic && s.moving && group.rows >= 3;
 }
 
 /**

@@ -8,6 +8,9 @@ import type { Emit, TracerContext, TracerInstance, TracerOptions } from './types
  */
 export type Collect = () => Promise<Sample[]>;
 
+/** A tracer instance that samples on a timer, and on demand (at step boundaries). */
+export type SamplingInstance = TracerInstance & { sampleNow(): Promise<void> };
+
 /**
  * Turns a polling `collect` function into a {@link TracerInstance} that samples every
  * `options.intervalMs`.
@@ -22,9 +25,6 @@ export type Collect = () => Promise<Sample[]>;
  *   never thrown: one bad read must not end the stream.
  * - Intervals below 10 ms are raised to 10 ms.
  */
-/** A tracer instance that samples on a timer, and on demand (at step boundaries). */
-export type SamplingInstance = TracerInstance & { sampleNow(): Promise<void> };
-
 export function createSampler(
   collect: Collect,
   options: TracerOptions,

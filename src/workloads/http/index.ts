@@ -207,9 +207,8 @@ export function describeError(err: unknown, req: PreparedRequest): string {
 /**
  * HTTP requests over keep-alive connections (undici Clients, see Connections): per origin, as
  * many as the requests in flight at once, so no iteration waits for a connection another one
- * holds. A single
- * request per iteration (`url`), or a flow (`requests`): each request an atomic action, the
- * first failure ending the iteration.
+ * holds. A single request per iteration (`url`), or a flow (`requests`): each request an
+ * atomic action, the first failure ending the iteration.
  */
 export const httpWorkload: WorkloadDefinition<HttpParams> = {
   name: 'http',

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../../src/core/sample.js';
 import { renderReport } from '../../../src/report/api.js';
 import { loadRunData } from '../../../src/report/run-data.js';
-import { fieldAggregate, isCounter } from '../../../src/report/series.js';
+import { counterShape, fieldAggregate } from '../../../src/report/series.js';
 import { LocalStore } from '../../../src/store/local/local-store.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import type { RunReader } from '../../../src/store/store.js';
@@ -66,8 +66,8 @@ describe('loadRunData', () => {
     expect(fieldAggregate(procstat[0], 'cpu_usage', undefined, undefined)!.mean).toBe(20);
     // bytes_recv grows as an integer: a counter, with its rate per second.
     const net = data.series.find((g) => g.measurement === 'net')!;
-    expect(isCounter(net, 'bytes_recv')).toBe(true);
-    expect(isCounter(cpu, 'usage_active')).toBe(false);
+    expect(counterShape(net, 'bytes_recv')).toEqual({ monotonic: true, moving: true });
+    expect(counterShape(cpu, 'usage_active').monotonic).toBe(false);
     expect(fieldAggregate(net, 'bytes_recv', 0, 'cumulative')!.rate).toBeCloseTo(100_000, 6);
   });
 
