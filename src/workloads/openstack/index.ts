@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Pool } from 'undici';
 import { parseDuration } from '../../core/duration.js';
 import { type FieldValue, nowNs } from '../../core/sample.js';
+import { parseJsonPath, selectJsonPath } from '../http/json-path.js';
 import {
   check,
   closePools,
@@ -15,8 +16,7 @@ import {
   REQUEST_PROPS,
   type RequestParams,
   responseFields,
-} from '../http/index.js';
-import { parseJsonPath, selectJsonPath } from '../http/json-path.js';
+} from '../http/request.js';
 import type { ActionOutcome, IterationOutcome, ParamIssue, WorkloadDefinition } from '../types.js';
 import {
   type Credentials,
