@@ -20,12 +20,35 @@ export interface Sample {
 
 /**
  * Current wall-clock time in nanoseconds, with sub-millisecond resolution from hrtime. The
- * offset between the two clocks is computed once: a BigInt operation allocates, and the
- * runner calls this for every iteration.
+ * offset between the two clocks is computed once: a BigInt operation allocates, and this is
+ * called for every sample.
  */
 const hrToEpochNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 export function nowNs(): bigint {
   return hrToEpochNs + process.hrtime.bigint();
+}
+
+/**
+ * Epoch nanoseconds at performance.now() = 0, on nowNs()'s clock: performance.now() reads the
+ * same monotonic clock as process.hrtime, in milliseconds since the process started.
+ */
+const perfOriginNs = hrToEpochNs + process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+/**
+ * perfOriginNs in whole seconds and nanoseconds, as doubles: a writer of timestamps (see
+ * LineBytes.perfTime) adds a reading's nanoseconds to these without a BigInt.
+ */
+export const PERF_ORIGIN = {
+  seconds: Number(perfOriginNs / 1_000_000_000n),
+  nanos: Number(perfOriginNs % 1_000_000_000n),
+} as const;
+
+/**
+ * A performance.now() reading as epoch nanoseconds, on nowNs()'s clock. The runner times
+ * iterations with performance.now() and makes a timestamp of the reading only when a point
+ * needs one.
+ */
+export function perfToNs(perfMs: number): bigint {
+  return perfOriginNs + BigInt(Math.round(perfMs * 1e6));
 }
 
 export function msToNs(ms: number): bigint {

@@ -16,10 +16,10 @@ import {
   type Scenario,
   type TracerUse,
 } from '../scenario/types.js';
-import type { EncodedBatch } from '../store/line-protocol.js';
 import { newRunId } from '../store/run-id.js';
 import type { AgentRecord, BrokerOutage, RunRecord, StreamRecord } from '../store/run-record.js';
 import {
+  type EncodedRecords,
   type EncodedSink,
   type RunWriter,
   type SampleSink,
@@ -87,7 +87,7 @@ function countingSink(writer: RunWriter): SampleSink & Partial<EncodedSink> & { 
       writer.write(samples);
     },
     writeEncoded: takesEncoded(writer)
-      ? (batch: EncodedBatch) => {
+      ? (batch: EncodedRecords) => {
           count += batch.lines + batch.dropped;
           writer.writeEncoded(batch);
         }

@@ -21,7 +21,12 @@ export interface SampleSink {
  */
 export interface EncodedSink {
   /** Queues newline-terminated records; `lines` of them count as written, `dropped` as dropped. */
-  writeEncoded(batch: EncodedBatch): void;
+  writeEncoded(batch: EncodedRecords): void;
+}
+
+/** Records encoded as line protocol (see EncodedBatch), as text or as its UTF-8 bytes. */
+export interface EncodedRecords extends Omit<EncodedBatch, 'text'> {
+  text: string | Buffer;
 }
 
 /** Whether a sink takes encoded records (EncodedSink). */

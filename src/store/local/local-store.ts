@@ -26,12 +26,13 @@ import { createGunzip, createGzip, type Gzip, constants as zlibConstants } from 
 import { ExitCode, errorMessage, InputError, RuntimeFailure } from '../../core/errors.js';
 import type { Sample } from '../../core/sample.js';
 import { sampleMatcher } from '../filter.js';
-import { decodeRecords, decodeStream, type EncodedBatch, encodeBatch } from '../line-protocol.js';
+import { decodeRecords, decodeStream, encodeBatch } from '../line-protocol.js';
 import type { RecordReader, RecordView } from '../record-view.js';
 import { compareRuns, moveTag, resolveRunRef, validateTag } from '../resolve-run.js';
 import { validateRunId } from '../run-id.js';
 import type { RunRecord } from '../run-record.js';
 import type {
+  EncodedRecords,
   EncodedSink,
   RunAdmin,
   RunWriter,
@@ -406,11 +407,11 @@ export class LocalRunWriter implements RunWriter, EncodedSink {
   }
 
   /** Queues records already encoded (see EncodedSink); throws if the writer is closed. */
-  writeEncoded(batch: EncodedBatch): void {
+  writeEncoded(batch: EncodedRecords): void {
     this.throwIfClosed();
     this.samplesWritten += batch.lines;
     this.samplesDropped += batch.dropped;
-    if (batch.text === '') return;
+    if (batch.text.length === 0) return;
     if (this.compress) this.compressor().write(batch.text);
     else this.append(batch.text);
   }

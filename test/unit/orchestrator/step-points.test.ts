@@ -2,14 +2,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Sample } from '../../../src/core/sample.js';
+import { perfToNs, type Sample } from '../../../src/core/sample.js';
 import { StepPoints } from '../../../src/orchestrator/step-points.js';
 import { type EncodedBatch, encodeBatch } from '../../../src/store/line-protocol.js';
 import { LocalStore } from '../../../src/store/local/local-store.js';
-import type { SampleSink } from '../../../src/store/store.js';
+import type { EncodedRecords, SampleSink } from '../../../src/store/store.js';
 
 /** Tags whose run, scenario and step names need every escape line protocol has. */
 const TAGS = { run: 'run-1', scenario: 'my scenario, v=1', step: 'step 1,a=b' };
+/** Iterations start at performance.now() readings; actions carry their own epoch time. */
+const P0 = 5_000.123456789;
 const T0 = 1_764_000_000_123_456_789n;
 
 /** The points a step records, fed to `points` as the step executor does. */
@@ -18,12 +20,12 @@ function record(points: StepPoints): void {
   points.iteration(
     0,
     { iteration: 0, durationMs: 1.234567891, ok: true, fields: { bytes: 11n, status: 200n } },
-    T0,
+    P0,
   );
   // A warmup iteration on another worker, and a cut-short failure whose error needs quoting.
-  points.iteration(3, { iteration: 1, durationMs: 0.5, ok: true, warmup: true }, T0 + 1n);
+  points.iteration(3, { iteration: 1, durationMs: 0.5, ok: true, warmup: true }, P0 + 1);
   const error = 'GET http://h/ "x": timed out\nC:\\path, é';
-  points.iteration(0, { iteration: 2, durationMs: 30000, ok: false, interrupted: true, error }, T0 + 2n);
+  points.iteration(0, { iteration: 2, durationMs: 30000, ok: false, interrupted: true, error }, P0 + 2);
   // Atomic actions, one with a name that needs escaping, one failed.
   points.action(3, 'login', { iteration: 3, durationMs: 2.5, ok: true, fields: { status: 201n } }, T0 + 3n);
   const failed = { iteration: 3, durationMs: -0, ok: false, warmup: true, error: 'status 500' };
@@ -31,12 +33,12 @@ function record(points: StepPoints): void {
   points.action(0, 'login', { iteration: 4, durationMs: 1e-7, ok: true }, T0 + 5n);
   // Workload fields: one not writable (NaN), one string with a space in its key.
   const odd = { ratio: Number.NaN, 'a key': 'v', n: 1.5 };
-  points.iteration(5, { iteration: 5, durationMs: 7, ok: true, fields: odd }, T0 + 6n);
+  points.iteration(5, { iteration: 5, durationMs: 7, ok: true, fields: odd }, P0 + 6);
   // Where the shortcut steps aside: a workload field named like the runner's, or like an
   // array index (an object puts those first), and a duration that cannot be written.
-  points.iteration(6, { iteration: 6, durationMs: 1, ok: true, fields: { ok: 'mine', x: 1n } }, T0 + 7n);
-  points.iteration(6, { iteration: 7, durationMs: 1, ok: false, fields: { '7': 1n }, error: 'e' }, T0 + 8n);
-  points.iteration(7, { iteration: 8, durationMs: Number.NaN, ok: true }, T0 + 9n);
+  points.iteration(6, { iteration: 6, durationMs: 1, ok: true, fields: { ok: 'mine', x: 1n } }, P0 + 7);
+  points.iteration(6, { iteration: 7, durationMs: 1, ok: false, fields: { '7': 1n }, error: 'e' }, P0 + 8);
+  points.iteration(7, { iteration: 8, durationMs: Number.NaN, ok: true }, P0 + 9);
   points.flush();
 }
 
@@ -46,15 +48,15 @@ function sampleSink(): SampleSink & { samples: Sample[] } {
   return { samples, write: (s) => samples.push(...s), flush: async () => {} };
 }
 
-/** A sink that takes encoded records (the fast path) and refuses Sample objects. */
-function encodedSink(): SampleSink & { batches: EncodedBatch[]; writeEncoded(b: EncodedBatch): void } {
+/** A sink that takes encoded records (the fast path, as bytes) and refuses Sample objects. */
+function encodedSink(): SampleSink & { batches: EncodedBatch[]; writeEncoded(b: EncodedRecords): void } {
   const batches: EncodedBatch[] = [];
   return {
     batches,
     write: () => {
       throw new Error('samples written to a sink that takes encoded records');
     },
-    writeEncoded: (b) => batches.push(b),
+    writeEncoded: (b) => batches.push({ ...b, text: b.text.toString() }),
     flush: async () => {},
   };
 }
@@ -84,7 +86,7 @@ describe('StepPoints', () => {
       tags: { ...TAGS, worker: '3', action: 'list servers, all' },
     });
     expect(expected.text.split('\n')[0]).toBe(
-      'iteration,run=run-1,scenario=my\\ scenario\\,\\ v\\=1,step=step\\ 1\\,a\\=b,worker=0 duration=1.234567891,ok=true,iteration=0i,bytes=11i,status=200i 1764000000123456789',
+      `iteration,run=run-1,scenario=my\\ scenario\\,\\ v\\=1,step=step\\ 1\\,a\\=b,worker=0 duration=1.234567891,ok=true,iteration=0i,bytes=11i,status=200i ${perfToNs(P0)}`,
     );
     expect(generic.samples[7].fields).toEqual({ duration: 1, ok: 'mine', iteration: 6n, x: 1n });
     expect(Object.keys(generic.samples[8].fields)[0]).toBe('7');
@@ -112,7 +114,7 @@ describe('StepPoints', () => {
   it('hands points over in batches of 500, and the rest after 200 ms', async () => {
     const fast = encodedSink();
     const points = new StepPoints(fast, TAGS);
-    for (let i = 0; i < 502; i++) points.iteration(i % 4, { iteration: i, durationMs: 1, ok: true }, T0);
+    for (let i = 0; i < 502; i++) points.iteration(i % 4, { iteration: i, durationMs: 1, ok: true }, P0);
     expect(fast.batches.map((b) => b.lines)).toEqual([500]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(fast.batches.map((b) => b.lines)).toEqual([500, 2]);
@@ -122,6 +124,6 @@ describe('StepPoints', () => {
 
   it('refuses a step whose tags cannot be written exactly, as the generic encoder does', () => {
     const points = new StepPoints(encodedSink(), { ...TAGS, step: 'bad\nstep' });
-    expect(() => points.iteration(0, { iteration: 0, durationMs: 1, ok: true }, T0)).toThrow(/newline/);
+    expect(() => points.iteration(0, { iteration: 0, durationMs: 1, ok: true }, P0)).toThrow(/newline/);
   });
 });

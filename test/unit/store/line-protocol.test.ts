@@ -9,6 +9,7 @@ import {
   encodeLine,
   encodeLines,
   LineProtocolError,
+  numberText,
 } from '../../../src/store/line-protocol.js';
 import { FieldKind, type RecordView, SampleViews } from '../../../src/store/record-view.js';
 
@@ -104,6 +105,18 @@ describe('encodeLine: types and shape', () => {
     expect(back).toEqual(s);
     expect(typeof back.fields.f).toBe('number');
     expect(typeof back.fields.i).toBe('bigint');
+  });
+
+  it('writes every float as String() does, through the integer shortcut for six decimals or fewer', () => {
+    const values = [0, 1, 0.5, 1e-6, 1e-7, 0.1 + 0.2, 123.456, 1000, 10.000001, 999_999_999.999999];
+    values.push(1e9, 1e15, 1e21, 1.5e-300, -0.25, -1e-6, Number.MAX_VALUE, Number.MIN_VALUE);
+    for (let i = 0; i < 20_000; i++) {
+      // Whole nanoseconds in milliseconds (the runner's durations), then arbitrary doubles.
+      values.push(Math.round(Math.random() * 10 ** (Math.random() * 15)) / 1e6);
+      values.push(Math.random() * 10 ** (Math.random() * 30 - 10));
+    }
+    for (const v of values) expect(numberText(v), `${v}`).toBe(String(v));
+    expect(numberText(-0)).toBe('-0');
   });
 
   it('keeps the sign of negative zero', () => {
