@@ -24,8 +24,14 @@ export const durationRunner: RunnerPolicy<DurationSpec> = {
     const deadline = performance.now() + parseDuration(spec.duration);
     const graceMs =
       spec.graceful_stop === undefined ? DEFAULT_GRACEFUL_STOP_MS : parseDuration(spec.graceful_stop);
+    // A flag rather than signal.aborted, a getter that validates its receiver, on every iteration.
+    let stopped = ctx.signal.aborted;
+    const stop = () => {
+      stopped = true;
+    };
+    ctx.signal.addEventListener('abort', stop, { once: true });
     const worker = async (slot: number) => {
-      while (!ctx.signal.aborted && performance.now() < deadline) await ctx.runIteration(slot);
+      while (!stopped && performance.now() < deadline) await ctx.runIteration(slot);
     };
     const workers = Promise.all(Array.from({ length: spec.concurrency ?? 1 }, (_, i) => worker(i)));
     const timer = setTimeout(
@@ -36,6 +42,7 @@ export const durationRunner: RunnerPolicy<DurationSpec> = {
       await workers;
     } finally {
       clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', stop);
     }
   },
 };
