@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createProgress } from '../../../src/cli/progress.js';
+import { createProgress, nthSmallest } from '../../../src/cli/progress.js';
 import type { StepRecord } from '../../../src/store/run-record.js';
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -20,6 +20,16 @@ function record(extra: Partial<StepRecord> = {}): StepRecord {
 }
 
 describe('progress', () => {
+  it('picks quantiles as sorting would, without sorting', () => {
+    for (const n of [1, 2, 3, 10, 101, 10_000]) {
+      // Ties included: durations of a fast step repeat.
+      const values = Array.from({ length: n }, () => Math.round(Math.random() * 50) / 10);
+      const sorted = [...values].sort((a, b) => a - b);
+      for (const k of [0, Math.floor(n / 2), Math.floor(n * 0.95), n - 1])
+        expect(nthSmallest(Float64Array.from(values), k), `n ${n}, k ${k}`).toBe(sorted[k]);
+    }
+  });
+
   it('plain (CI): a line at start, every few seconds with done/total, rate, p50/p95, failures, and at the end', async () => {
     const out: string[] = [];
     const p = createProgress({ live: false, write: (t) => out.push(t), plainEveryMs: 50 });
