@@ -2,10 +2,10 @@
  * The workloads' throughput, each next to a peer measured in the same run:
  *
  * - http: Scalpels' http workload (duration runner, fixed concurrency, every iteration
- *   stored through the line-protocol encoder) next to autocannon at the same concurrency,
- *   against the same local server (a separate node process, so neither client shares its
- *   event loop with it), the same workload with its points stored nowhere, and undici in a
- *   bare loop. autocannon's p99 is computed from its per-response times (see runAutocannon).
+ *   stored in a LocalStore, the live progress line of a terminal drawn to nowhere: what
+ *   `scalpels run` does) next to autocannon at the same concurrency, against the same local
+ *   server (a separate node process, so neither client shares its event loop with it), the
+ *   same workload with its points encoded but not stored, and undici in a bare loop. autocannon's p99 is computed from its per-response times (see runAutocannon).
  *   Every client is warmed up first, then each runs once per round, in rounds, with the
  *   median of each ratio at the end. Targets: rps ratio >= 0.9, p99
  *   within 10 %.
@@ -26,6 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { tracerSchemas, workloadSchemas } from '../src/cli/catalog.js';
+import { createProgress } from '../src/cli/progress.js';
 import { silentLogger } from '../src/core/logger.js';
 import { executeStep } from '../src/orchestrator/step-executor.js';
 import { StepPoints } from '../src/orchestrator/step-points.js';
@@ -95,14 +96,23 @@ function load(yaml: string, file: string) {
   return loaded;
 }
 
+/** A sink that takes the runner's encoded points, as the local store does, and drops them. */
+const droppingSink = (): SampleSink & EncodedSink => ({
+  write() {},
+  writeEncoded() {},
+  flush: async () => {},
+});
+
 /**
  * Runs a one-step scenario as `scalpels run` does, its points written to a LocalStore (as the
- * CLI does), nowhere, or to the given sink.
+ * CLI does), encoded and dropped, or to the given sink. `progress`: with the live progress
+ * line `scalpels run` draws on a terminal (drawn to nowhere), or without any.
  */
 async function runStep(
   yaml: string,
   file = join(tmpdir(), 'bench.yaml'),
   store: 'local' | 'none' | SampleSink = 'local',
+  progress = false,
 ): Promise<{ record: StepRecord; seconds: number }> {
   const loaded = load(yaml, file);
   const sink: SampleSink =
@@ -111,7 +121,7 @@ async function runStep(
           `bench-${Date.now()}`,
         )
       : store === 'none'
-        ? { write() {}, flush: async () => {} }
+        ? droppingSink()
         : store;
   const t0 = performance.now();
   const record = await executeStep(loaded.scenario.steps[0], 0, {
@@ -119,7 +129,7 @@ async function runStep(
     runId: 'bench',
     sink,
     log: silentLogger,
-    observer: {},
+    observer: progress ? createProgress({ live: true, write: () => {} }) : {},
     signal: new AbortController().signal,
   });
   const seconds = (performance.now() - t0) / 1000;
@@ -246,7 +256,7 @@ steps:
       ratios[name].push(value);
     };
     const stepRun = async (store: 'local' | 'none') => {
-      const { record } = await runStep(scenario(SECONDS), undefined, store);
+      const { record } = await runStep(scenario(SECONDS), undefined, store, true);
       return {
         rps: record.throughput ?? 0,
         p99: record.duration?.p99 ?? Number.NaN,
@@ -268,7 +278,7 @@ steps:
         );
       line('autocannon', ac);
       line('scalpels http', ours, '   (points to a LocalStore)');
-      line('scalpels http, no store', bare);
+      line('scalpels http, no store', bare, '   (points encoded, then dropped)');
       line('undici, bare loop', raw);
       console.log(
         `  ratio to autocannon     rps ${fmt(ours.rps / ac.rps, 2)} (target >= 0.9)   p99 ${fmt(ours.p99 / ac.p99, 2)} (target <= 1.10)`,
@@ -384,11 +394,6 @@ steps:
     const { record } = await runStep(stepYaml, join(tmpdir(), 'bench-layers.yaml'), sink);
     return record.iterations;
   };
-  const droppingSink = (): SampleSink & EncodedSink => ({
-    write() {},
-    writeEncoded() {},
-    flush: async () => {},
-  });
   const layers: [string, () => Promise<number>][] = [
     [
       'undici, bare loop',
