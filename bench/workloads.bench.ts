@@ -5,10 +5,12 @@
  *   stored in a LocalStore, the live progress line of a terminal drawn to nowhere: what
  *   `scalpels run` does) next to autocannon at the same concurrency, against the same local
  *   server (a separate node process, so neither client shares its event loop with it), the
- *   same workload with its points encoded but not stored, and undici in a bare loop. autocannon's p99 is computed from its per-response times (see runAutocannon).
- *   Every client is warmed up first, then each runs once per round, in rounds, with the
- *   median of each ratio at the end. Targets: rps ratio >= 0.9, p99
- *   within 10 %.
+ *   same workload with its points encoded but not stored, and undici in a bare loop.
+ *   autocannon's p99 is computed from its per-response times (see runAutocannon). Every
+ *   client is warmed up first, then each runs once per round, for a few seconds, in many
+ *   rounds, each round in another order: this VM's speed changes from one spell of seconds
+ *   to the next, so only clients run side by side in time can be compared, and the median of
+ *   the rounds' ratios is the figure. Targets: rps ratio >= 0.9, p99 within 10 %.
  * - http, by layer: the client's CPU per request from undici alone up to the whole stored
  *   step (see benchHttpLayers), to say which layer to work on.
  * - exec: processes/s of the exec workload next to `xargs -P` running the same command.
@@ -16,8 +18,8 @@
  *   concurrency 1) next to a bare loop calling the same function: the cost per iteration of
  *   numbering, timing, recording and progress.
  *
- * Run: npm run bench -- workloads   (SCALPELS_BENCH_SECONDS=5 for a quicker pass,
- * SCALPELS_BENCH_ROUNDS for more or fewer rounds of the http clients)
+ * Run: npm run bench -- workloads   (SCALPELS_BENCH_SECONDS for each http client's run,
+ * SCALPELS_BENCH_ROUNDS for more or fewer rounds of them)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -78,11 +80,11 @@ async function runAutocannon(
 
 import type { StepRecord } from '../src/store/run-record.js';
 
-const SECONDS = Number(process.env.SCALPELS_BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.SCALPELS_BENCH_SECONDS ?? 2);
 const CONCURRENCY = Number(process.env.SCALPELS_BENCH_CONCURRENCY ?? 16);
 const EXEC_N = Number(process.env.SCALPELS_BENCH_EXEC ?? 1000);
 const MODULE_N = Number(process.env.SCALPELS_BENCH_ITERATIONS ?? 100_000);
-const ROUNDS = Number(process.env.SCALPELS_BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.SCALPELS_BENCH_ROUNDS ?? 10);
 
 /** Scenarios loaded once (schema compilation is no part of a run's cost per request). */
 const loadedScenarios = new Map<string, ReturnType<typeof loadScenario>>();
@@ -247,7 +249,9 @@ steps:
     load(scenario(SECONDS), join(tmpdir(), 'bench.yaml'));
     await rawUndici(url, 2);
 
-    console.log(`http, concurrency ${CONCURRENCY}, ${SECONDS} s against a local node server (own process):`);
+    console.log(
+      `http, concurrency ${CONCURRENCY}, against a local node server (own process), ${ROUNDS} rounds of ${SECONDS} s per client:`,
+    );
     // Rounds, each client once per round in the same order: on a shared machine the load
     // changes within seconds, so one round's ratios say more than one client's best.
     const ratios: Record<string, number[]> = {};
@@ -263,31 +267,36 @@ steps:
         requests: record.iterations + (record.warmup ?? 0),
       };
     };
+    const clients: [string, () => Promise<{ rps: number; p99: number; requests: number }>][] = [
+      ['autocannon', () => runAutocannon(url, SECONDS)],
+      ['stored', () => stepRun('local')],
+      ['not stored', () => stepRun('none')],
+      [
+        'bare undici',
+        async () => {
+          const r = await rawUndici(url);
+          return { ...r, requests: r.rps * SECONDS };
+        },
+      ],
+    ];
+    console.log(
+      '  per round, req/s and p99 of: autocannon | scalpels http, points stored | the same, points encoded and dropped | undici in a bare loop',
+    );
     for (let round = 1; round <= ROUNDS; round++) {
-      const ac = await measured(child, () => runAutocannon(url, SECONDS));
-      const ours = await measured(child, () => stepRun('local'));
-      const bare = await measured(child, () => stepRun('none'));
-      const raw = await measured(child, async () => {
-        const r = await rawUndici(url);
-        return { ...r, requests: r.rps * SECONDS };
-      });
-      console.log(`round ${round} (load average ${loadavg()[0].toFixed(1)}):`);
-      const line = (name: string, m: ClientRun, extra = '') =>
-        console.log(
-          `  ${name.padEnd(24)}${fmt(m.rps).padStart(7)} req/s   p99 ${fmt(m.p99, 2).padStart(6)} ms   CPU per request: client ${fmt(m.clientUs, 1).padStart(5)} µs, server ${fmt(m.serverUs, 1).padStart(5)} µs${extra}`,
-        );
-      line('autocannon', ac);
-      line('scalpels http', ours, '   (points to a LocalStore)');
-      line('scalpels http, no store', bare, '   (points encoded, then dropped)');
-      line('undici, bare loop', raw);
+      // Each round in another order, so no client always runs just after the same one.
+      const order = clients.map((_, i) => clients[(i + round) % clients.length]);
+      const runs = new Map<string, ClientRun>();
+      for (const [name, run] of order) runs.set(name, await measured(child, run));
+      const ac = runs.get('autocannon')!;
+      const ours = runs.get('stored')!;
+      const bare = runs.get('not stored')!;
+      const raw = runs.get('bare undici')!;
+      const cell = (m: ClientRun) => `${fmt(m.rps).padStart(6)} ${fmt(m.p99, 2).padStart(5)} ms`;
       console.log(
-        `  ratio to autocannon     rps ${fmt(ours.rps / ac.rps, 2)} (target >= 0.9)   p99 ${fmt(ours.p99 / ac.p99, 2)} (target <= 1.10)`,
+        `  round ${String(round).padStart(2)} (load ${loadavg()[0].toFixed(1)}): ${[ac, ours, bare, raw].map(cell).join(' | ')}   stored ÷ autocannon: rps ${fmt(ours.rps / ac.rps, 2)}, p99 ${fmt(ours.p99 / ac.p99, 2)}`,
       );
-      console.log(
-        `  ratio to bare undici    rps ${fmt(ours.rps / raw.rps, 2)} (no store ${fmt(bare.rps / raw.rps, 2)})   bare undici to autocannon ${fmt(raw.rps / ac.rps, 2)}`,
-      );
-      keep('scalpels http ÷ autocannon, rps', ours.rps / ac.rps);
-      keep('scalpels http ÷ autocannon, p99', ours.p99 / ac.p99);
+      keep('scalpels http ÷ autocannon, rps (target >= 0.9)', ours.rps / ac.rps);
+      keep('scalpels http ÷ autocannon, p99 (target <= 1.1)', ours.p99 / ac.p99);
       keep('scalpels http ÷ bare undici, rps', ours.rps / raw.rps);
       keep('scalpels http, no store ÷ bare undici, rps', bare.rps / raw.rps);
       keep('stored ÷ not stored, rps', ours.rps / bare.rps);
@@ -298,9 +307,13 @@ steps:
       keep('client CPU per request, bare undici, µs', raw.clientUs);
       keep('server CPU per request, µs', ours.serverUs);
     }
-    console.log(`median of ${ROUNDS} rounds:`);
-    for (const [name, values] of Object.entries(ratios))
-      console.log(`  ${name.padEnd(44)} ${fmt(durationStats(values)?.median ?? Number.NaN, 2)}`);
+    console.log(`median (range) of ${ROUNDS} rounds:`);
+    for (const [name, values] of Object.entries(ratios)) {
+      const stats = durationStats(values);
+      console.log(
+        `  ${name.padEnd(50)} ${fmt(stats?.median ?? Number.NaN, 2)} (${fmt(stats?.min ?? Number.NaN, 2)}–${fmt(stats?.max ?? Number.NaN, 2)})`,
+      );
+    }
   } finally {
     child.kill();
   }
@@ -363,7 +376,7 @@ steps:
 async function benchHttpLayers(): Promise<void> {
   const { port, child } = await startServer();
   const url = `http://127.0.0.1:${port}/`;
-  const seconds = Math.max(2, Math.round(SECONDS / 3));
+  const seconds = SECONDS;
   const cpuPerRequest = async (run: () => Promise<number>) => {
     const c0 = process.cpuUsage();
     const requests = await run();
@@ -436,10 +449,10 @@ steps:
   try {
     for (const [, run] of layers) await run(); // warm-up
     const results = new Map<string, number[]>(layers.map(([name]) => [name, []]));
-    for (let round = 0; round < ROUNDS + 2; round++)
+    for (let round = 0; round < ROUNDS; round++)
       for (const [name, run] of layers) results.get(name)!.push(await cpuPerRequest(run));
     console.log(
-      `http client CPU per request by layer (median of ${ROUNDS + 2} interleaved rounds of ${seconds} s):`,
+      `http client CPU per request by layer (median of ${ROUNDS} interleaved rounds of ${seconds} s):`,
     );
     let previous: number | undefined;
     for (const [name] of layers) {

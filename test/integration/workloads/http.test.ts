@@ -67,6 +67,36 @@ describe('http workload against a real local server', () => {
     expect(duration).toBeLessThan(800);
   });
 
+  it('times out each request at its own deadline, on a connection that carried others before it', async () => {
+    // One connection: five 100 ms requests, then one that would take 3 s. The connection's
+    // timer was set for the first request; the last must still time out 300 ms after it started.
+    const { record, sink } = await runStep(
+      step(
+        `{ requests: [${[1, 2, 3, 4, 5].map((i) => `{ name: r${i}, url: "${server.url}/slow/100" }`).join(', ')}, { name: last, url: "${server.url}/slow/3000" }], timeout: 300ms }`,
+        '{ type: serial, times: 1 }',
+      ),
+    );
+    expect(record.errors[0].message).toMatch(/^last: .* timed out after 300ms/);
+    const actions = sink.of('action');
+    expect(actions.map((a) => a.fields.ok)).toEqual([true, true, true, true, true, false]);
+    const last = actions[5].fields.duration as number;
+    expect(last).toBeGreaterThanOrEqual(299);
+    expect(last).toBeLessThan(600);
+  });
+
+  it('times out a request with a shorter timeout than the one before it on the same connection', async () => {
+    const { record, sink } = await runStep(
+      step(
+        `{ requests: [{ name: long, url: "${server.url}/slow/50", timeout: 5s }, { name: short, url: "${server.url}/slow/3000", timeout: 200ms }] }`,
+        '{ type: serial, times: 1 }',
+      ),
+    );
+    expect(record.errors[0].message).toMatch(/^short: .* timed out after 200ms/);
+    const short = sink.of('action')[1].fields.duration as number;
+    expect(short).toBeGreaterThanOrEqual(199);
+    expect(short).toBeLessThan(600);
+  });
+
   it('recovers the connection of a timed-out request for the next one', async () => {
     let n = 0;
     const once = await startServer(async (_req, res) => {
