@@ -51,6 +51,16 @@ export function perfToNs(perfMs: number): bigint {
   return perfOriginNs + BigInt(Math.round(perfMs * 1e6));
 }
 
+/**
+ * Milliseconds since the performance.now() reading `t0`, to the whole nanosecond (the clock's
+ * own resolution): the runner writes such a duration digit by digit (LineBytes.float), where
+ * the 17 significant digits of a raw difference take String(), a runtime call that leaves a
+ * cached string behind for every point.
+ */
+export function elapsedMs(t0: number, t1 = performance.now()): number {
+  return Math.round((t1 - t0) * 1e6) / 1e6;
+}
+
 export function msToNs(ms: number): bigint {
   return BigInt(Math.round(ms * 1000)) * 1000n;
 }

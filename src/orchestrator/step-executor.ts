@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from '../core/duration.js';
 import { errorMessage, RuntimeFailure } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { checkParams } from '../core/params.js';
-import { nowNs, perfToNs } from '../core/sample.js';
+import { elapsedMs, nowNs, perfToNs } from '../core/sample.js';
 import { durationStats } from '../report/stats.js';
 import { type MetricLookups, stepMetricCatalog } from '../scenario/metrics.js';
 import type { LoadedScenario, RunnerSpec, StepSpec } from '../scenario/types.js';
@@ -190,10 +190,7 @@ export async function executeStep(step: StepSpec, index: number, ctx: StepContex
       outcome = { ok: false, error: errorMessage(err) };
     }
     const end = performance.now();
-    // To the whole nanosecond, the clock's own resolution: a point writes such a duration
-    // digit by digit (LineBytes.float), where the 17 digits of a raw difference would take
-    // String(), a runtime call that leaves a cached string behind for every point.
-    const durationMs = Math.round((end - t0) * 1e6) / 1e6;
+    const durationMs = elapsedMs(t0, end);
     // Cut short by a stop, not failed by the system: recorded, but in no statistic.
     const cut = !outcome.ok && inFlightSignal.aborted;
     if (!outcome.ok && !cut && timeoutMs !== undefined && signal.aborted) {

@@ -1,4 +1,4 @@
-import { nowNs } from '../../core/sample.js';
+import { elapsedMs, nowNs } from '../../core/sample.js';
 import type { ActionOutcome, IterationOutcome, ParamIssue, WorkloadDefinition } from '../types.js';
 import { Connections } from './connections.js';
 import { parseJsonPath } from './json-path.js';
@@ -136,7 +136,7 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
           const startNs = nowNs();
           const t0 = performance.now();
           const r = await send(req, signal);
-          const durationMs = performance.now() - t0;
+          const durationMs = elapsedMs(t0);
           bytes += r.bytes;
           status = r.status;
           actions.push({ name: req.name, durationMs, ok: r.ok, error: r.error, startNs, fields: r.fields });

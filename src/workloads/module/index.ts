@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, oneLine } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { nowNs } from '../../core/sample.js';
+import { elapsedMs, nowNs } from '../../core/sample.js';
 import type { ActionOutcome, IterationOutcome, WorkloadDefinition } from '../types.js';
 
 interface ModuleParams {
@@ -115,12 +115,12 @@ export const moduleWorkload: WorkloadDefinition<ModuleParams> = {
           const t0 = performance.now();
           try {
             const value = await body();
-            actions.push({ name, durationMs: performance.now() - t0, ok: true, startNs });
+            actions.push({ name, durationMs: elapsedMs(t0), ok: true, startNs });
             return value;
           } catch (err) {
             actions.push({
               name,
-              durationMs: performance.now() - t0,
+              durationMs: elapsedMs(t0),
               ok: false,
               error: errorMessage(err),
               startNs,

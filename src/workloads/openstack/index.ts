@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Pool } from 'undici';
 import { parseDuration } from '../../core/duration.js';
-import { type FieldValue, nowNs } from '../../core/sample.js';
+import { elapsedMs, type FieldValue, nowNs } from '../../core/sample.js';
 import { parseJsonPath, selectJsonPath } from '../http/json-path.js';
 import {
   check,
@@ -365,7 +365,7 @@ export const openstackWorkload: WorkloadDefinition<OpenstackParams> = {
           await issueToken(creds!, { signal, headers: trace ? { ...trace } : undefined });
           return {
             name: p.name,
-            durationMs: performance.now() - t0,
+            durationMs: elapsedMs(t0),
             ok: true,
             startNs,
             fields: { ...fields, status: 201n },
@@ -373,7 +373,7 @@ export const openstackWorkload: WorkloadDefinition<OpenstackParams> = {
         } catch (err) {
           return {
             name: p.name,
-            durationMs: performance.now() - t0,
+            durationMs: elapsedMs(t0),
             ok: false,
             error: (err as Error).message,
             startNs,
@@ -390,7 +390,7 @@ export const openstackWorkload: WorkloadDefinition<OpenstackParams> = {
         token = await tokens!.get();
         r = await send(p.http!, { ...vars, token: token.id }, auth(), signal);
       }
-      const durationMs = performance.now() - t0;
+      const durationMs = elapsedMs(t0);
       Object.assign(fields, responseFields(r.status, r.bytes));
       if (!r.error && p.capture.length > 0) {
         try {
