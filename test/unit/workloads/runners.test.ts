@@ -25,7 +25,14 @@ function fakeContext(ms: number, signal = new AbortController().signal) {
       state.workers.add(worker);
       state.inFlight++;
       state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
-      await Promise.race([pause(ms), new Promise((r) => cancel.signal.addEventListener('abort', r))]);
+      let onAbort = () => {};
+      const cancelled = new Promise<void>((r) => {
+        onAbort = r;
+      });
+      cancel.signal.addEventListener('abort', onAbort);
+      await Promise.race([pause(ms), cancelled]);
+      // Removed, as a real workload does: a listener left per iteration is a leak (Node warns at 11).
+      cancel.signal.removeEventListener('abort', onAbort);
       state.inFlight--;
     },
     missed: (n) => {
