@@ -253,8 +253,8 @@ steps:
     console.log(
       `http, concurrency ${CONCURRENCY}, against a local node server (own process), ${ROUNDS} rounds of ${SECONDS} s per client:`,
     );
-    // Rounds, each client once per round in the same order: on a shared machine the load
-    // changes within seconds, so one round's ratios say more than one client's best.
+    // Rounds, each client once per round (in an order that rotates): on a shared machine the
+    // load changes within seconds, so one round's ratios say more than one client's best.
     const ratios: Record<string, number[]> = {};
     const keep = (name: string, value: number) => {
       ratios[name] ??= [];

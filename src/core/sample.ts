@@ -30,7 +30,9 @@ export function nowNs(): bigint {
 
 /**
  * Epoch nanoseconds at performance.now() = 0, on nowNs()'s clock: performance.now() reads the
- * same monotonic clock as process.hrtime, in milliseconds since the process started.
+ * same monotonic clock as process.hrtime, in milliseconds since the process started. The two
+ * reads below are a fraction of a microsecond apart, so a timestamp made from a reading can
+ * be that much earlier than nowNs() at the same instant.
  */
 const perfOriginNs = hrToEpochNs + process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
 /**

@@ -77,14 +77,21 @@ function writePoint(
   measurement: string,
   fieldKey: (key: string) => Uint8Array | undefined,
 ): boolean {
-  if (!Number.isFinite(facts.durationMs) || !Number.isSafeInteger(facts.iteration) || facts.iteration < 0)
+  // Checked before the first byte: nothing below may throw with half a line written.
+  if (
+    !Number.isFinite(facts.durationMs) ||
+    !Number.isSafeInteger(facts.iteration) ||
+    facts.iteration < 0 ||
+    (facts.error !== undefined && typeof facts.error !== 'string')
+  )
     return false;
   out.float(facts.durationMs);
   out.bytes(facts.ok ? OK_ITERATION : FAILED_ITERATION);
   out.integer(facts.iteration);
   out.byte(I);
   const fields = facts.fields;
-  // for…in rather than Object.keys: no array per point. Same order for a plain object.
+  // for…in rather than Object.keys: no array per point. Same keys and order for the plain
+  // objects workloads give (an inherited enumerable key would be written here, not by the spread).
   for (const key in fields) {
     const k = fieldKey(key);
     const value = fields[key];
@@ -106,7 +113,7 @@ function writePoint(
   if (facts.interrupted) out.bytes(INTERRUPTED);
   if (facts.error !== undefined) {
     out.bytes(ERROR);
-    out.text(encodeFieldValue(measurement, 'error', facts.error)!);
+    out.text(encodeFieldValue(measurement, 'error', facts.error) as string);
   }
   return true;
 }
@@ -204,11 +211,13 @@ export class StepPoints {
         key = seriesHead('action', { ...series.tags, action: name });
         series.actionHeads.set(name, key);
       }
+      // Before the first byte: encodeTime refuses a time out of range.
+      const timeText = encodeTime(time, 'action');
       const start = this.out.length;
       this.out.bytes(key.head);
       if (writePoint(this.out, facts, 'action', this.fieldKey)) {
         this.out.byte(SPACE);
-        this.out.text(encodeTime(time, 'action'));
+        this.out.text(timeText);
         this.ended();
       } else {
         this.out.truncate(start);

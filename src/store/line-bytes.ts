@@ -1,4 +1,5 @@
 import { PERF_ORIGIN, perfToNs } from '../core/sample.js';
+import { millionthsOf } from './line-protocol.js';
 
 const DOT = 46;
 const ZERO = 48;
@@ -15,8 +16,8 @@ const POWERS = Array.from({ length: 16 }, (_, i) => 10 ** i);
  * flight waits out: the tail of the step's latency. Digits written as bytes leave no string
  * at all, and the batch needs no encoding before it is written to a file.
  *
- * Each number method writes exactly what String(n) would, so the bytes are those of the
- * generic encoder (line-protocol.ts); a value outside their range takes String's path.
+ * Each number method writes exactly what the generic encoder (line-protocol.ts) writes, which
+ * is String(n) but for -0; a value outside their fast range takes String's path.
  */
 export class LineBytes {
   private buf: Buffer;
@@ -31,11 +32,16 @@ export class LineBytes {
     return this.pos;
   }
 
-  /** Hands over the bytes written, and starts a new buffer: the ones handed over are the caller's now. */
+  /** Hands over the bytes written, which are the caller's now, and starts afresh. */
   take(): Buffer {
-    const out = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafeSlow(this.initialSize);
+    const written = this.pos;
     this.pos = 0;
+    // A few points (a slow step's 200 ms batch) are copied out rather than pinning the buffer
+    // until the store has written them.
+    if (written < 4096) return Buffer.from(this.buf.subarray(0, written));
+    const out = this.buf.subarray(0, written);
+    // The next batch is likely the size of this one: no growth and copy on the way.
+    this.buf = Buffer.allocUnsafeSlow(Math.max(this.initialSize, Math.ceil(written * 1.25)));
     return out;
   }
 
@@ -83,9 +89,8 @@ export class LineBytes {
 
   /** A finite number as line protocol writes a float (numberText, that is String(v)). */
   float(v: number): void {
-    const millionths = Math.round(v * 1e6);
-    // The same test as numberText: at most six decimals and fifteen significant digits.
-    if (!(v >= 1e-6 && millionths < 1e15 && millionths / 1e6 === v)) {
+    const millionths = millionthsOf(v);
+    if (millionths === undefined) {
       this.text(v === 0 && 1 / v < 0 ? '-0' : String(v));
       return;
     }
@@ -100,14 +105,6 @@ export class LineBytes {
     }
     this.byte(DOT);
     this.digits(fraction, width);
-  }
-
-  /** An integer field's value: `123i`. */
-  bigint(v: bigint): void {
-    const n = Number(v);
-    if (Number.isSafeInteger(n) && n >= 0) this.integer(n);
-    else this.text(String(v));
-    this.byte(105 /* i */);
   }
 
   /** A performance.now() reading as its epoch-nanosecond timestamp: String(perfToNs(perfMs)). */

@@ -113,6 +113,16 @@ function quoteString(s: string): string {
 const DECIMAL_PREFIXES = ['0.', '0.0', '0.00', '0.000', '0.0000', '0.00000'];
 
 /**
+ * v in millionths, when v is positive with at most six decimals and fifteen significant
+ * digits: the digits of that integer with a point before the last six are then what String(v)
+ * writes (see numberText). Undefined for any other number.
+ */
+export function millionthsOf(v: number): number | undefined {
+  const millionths = Math.round(v * 1e6);
+  return v >= 1e-6 && millionths < 1e15 && millionths / 1e6 === v ? millionths : undefined;
+}
+
+/**
  * String(v) of a finite number, with the sign of -0 kept (String(-0) is "0") so that a round
  * trip is exact. A number with at most six decimals (a duration in milliseconds to the
  * nanosecond, most gauges) is written from the integer of its millionths: a double's
@@ -121,9 +131,8 @@ const DECIMAL_PREFIXES = ['0.', '0.0', '0.00', '0.000', '0.0000', '0.00000'];
  * shorter one reads back as the same double: it is exactly what String(v) writes.
  */
 export function numberText(v: number): string {
-  const millionths = Math.round(v * 1e6);
-  if (!(v >= 1e-6 && millionths < 1e15 && millionths / 1e6 === v))
-    return v === 0 && 1 / v < 0 ? '-0' : String(v);
+  const millionths = millionthsOf(v);
+  if (millionths === undefined) return v === 0 && 1 / v < 0 ? '-0' : String(v);
   const digits = String(millionths);
   let end = digits.length;
   while (digits.charCodeAt(end - 1) === 48) end--;
@@ -212,7 +221,7 @@ export function encodeFieldKey(key: string): string | undefined {
  * empty when no field can be written (all NaN or ±Infinity). `measurement` only names the
  * record in errors.
  */
-export function encodeFields(fields: Record<string, FieldValue>, measurement: string): string {
+function encodeFields(fields: Record<string, FieldValue>, measurement: string): string {
   let text = '';
   let sep = '';
   for (const key of Object.keys(fields)) {

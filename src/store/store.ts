@@ -20,11 +20,17 @@ export interface SampleSink {
  * runner's iteration points, encodes each series key once instead of once per point.
  */
 export interface EncodedSink {
-  /** Queues newline-terminated records; `lines` of them count as written, `dropped` as dropped. */
+  /**
+   * Queues newline-terminated records; `lines` of them count as written, `dropped` as dropped.
+   * A batch of bytes is the sink's from then on: the producer never writes to it again.
+   */
   writeEncoded(batch: EncodedRecords): void;
 }
 
-/** Records encoded as line protocol (see EncodedBatch), as text or as its UTF-8 bytes. */
+/**
+ * Records encoded as line protocol (see EncodedBatch), as text or as its UTF-8 bytes (the
+ * runner's points, see LineBytes); `text` keeps EncodedBatch's name for either.
+ */
 export interface EncodedRecords extends Omit<EncodedBatch, 'text'> {
   text: string | Buffer;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import type { FieldValue } from '../../core/sample.js';
 import { jsonEqual, type PathStep, parseJsonPath, selectJsonPath } from './json-path.js';
@@ -86,7 +86,7 @@ export const REQUEST_PROPS = {
   expect: EXPECT,
   timeout: {
     ...DURATION,
-    description: 'Longest wait for the response headers, then for each body chunk (default 30s).',
+    description: 'Longest a request may take, from its start to the end of its body (default 30s).',
   },
 };
 
@@ -108,8 +108,9 @@ export interface PreparedRequest {
   /** The body is needed for a check; otherwise it is only counted. */
   readBody: boolean;
   /**
-   * What undici is given for each request, made once: undici reads it without keeping or
-   * changing it, and a text body would otherwise be encoded again for every request.
+   * What the http workload gives undici for each request (see Connection), made once: undici
+   * reads it without keeping or changing it, and a text body would otherwise be encoded
+   * again for every request. The openstack workload sends its own requests and ignores it.
    */
   dispatch: Dispatcher.DispatchOptions;
 }
@@ -244,11 +245,6 @@ function smallBigInt(n: number): bigint {
     SMALL_BIGINTS.set(n, b);
   }
   return b;
-}
-
-export async function closePools(pools: Map<string, Pool>): Promise<void> {
-  // destroy, not close: close waits for keep-alive sockets the server may hold open.
-  await Promise.all([...pools.values()].map((p) => p.destroy().catch(() => {})));
 }
 
 /** Each request of a flow names an atomic action, so two with one name would be merged. */

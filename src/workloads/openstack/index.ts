@@ -7,7 +7,6 @@ import { elapsedMs, type FieldValue, nowNs } from '../../core/sample.js';
 import { parseJsonPath, selectJsonPath } from '../http/json-path.js';
 import {
   check,
-  closePools,
   describeError,
   duplicateRequestNames,
   type Expect,
@@ -28,6 +27,11 @@ import {
   TokenManager,
 } from './auth.js';
 import { traceHeaders } from './profiler.js';
+
+async function closePools(pools: Map<string, Pool>): Promise<void> {
+  // destroy, not close: close waits for keep-alive sockets the server may hold open.
+  await Promise.all([...pools.values()].map((p) => p.destroy().catch(() => {})));
+}
 
 /** One request of an `openstack` flow: an http request, plus where it goes in the cloud. */
 export interface OpenstackRequest extends RequestParams {

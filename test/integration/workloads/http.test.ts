@@ -97,6 +97,22 @@ describe('http workload against a real local server', () => {
     expect(short).toBeLessThan(600);
   });
 
+  it('takes a timeout longer than the longest Node timer (24.8 days) without firing it at once', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const { record } = await runStep(
+        step(`{ url: "${server.url}/slow/50", timeout: 1000h }`, '{ type: serial, times: 3 }'),
+      );
+      expect(record.failures).toBe(0);
+      expect(record.iterations).toBe(3);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+  });
+
   it('recovers the connection of a timed-out request for the next one', async () => {
     let n = 0;
     const once = await startServer(async (_req, res) => {

@@ -122,6 +122,22 @@ describe('StepPoints', () => {
     expect(fast.batches).toHaveLength(2);
   });
 
+  it('leaves no half-written line behind a point it refuses', () => {
+    const fast = encodedSink();
+    const points = new StepPoints(fast, TAGS);
+    points.iteration(0, { iteration: 0, durationMs: 1, ok: true }, P0);
+    expect(() => points.action(0, 'a', { iteration: 0, durationMs: 1, ok: true }, 2n ** 64n)).toThrow(
+      /64-bit/,
+    );
+    points.iteration(0, { iteration: 1, durationMs: 2, ok: true }, P0 + 1);
+    points.flush();
+    const lines = fast.batches[0].text.split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^iteration,.* duration=1,ok=true,iteration=0i \d+$/);
+    expect(lines[1]).toMatch(/^iteration,.* duration=2,ok=true,iteration=1i \d+$/);
+    expect(fast.batches[0].lines).toBe(2);
+  });
+
   it('refuses a step whose tags cannot be written exactly, as the generic encoder does', () => {
     const points = new StepPoints(encodedSink(), { ...TAGS, step: 'bad\nstep' });
     expect(() => points.iteration(0, { iteration: 0, durationMs: 1, ok: true }, P0)).toThrow(/newline/);

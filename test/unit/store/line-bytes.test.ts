@@ -61,6 +61,17 @@ describe('LineBytes', () => {
     expect(out.take().toString('utf8')).toBe('next');
   });
 
+  it('hands over a large batch without copying, and never writes into it again', () => {
+    const out = new LineBytes(1024);
+    const line = 'iteration,step=s duration=1.5,ok=true,iteration=1i 1700000000000000000\n';
+    for (let i = 0; i < 200; i++) out.text(line);
+    const first = out.take();
+    expect(first.length).toBe(200 * line.length);
+    for (let i = 0; i < 200; i++) out.text('x'.repeat(line.length - 1) + '\n');
+    out.take();
+    expect(first.toString('latin1')).toBe(line.repeat(200));
+  });
+
   it('forgets a line cut short with truncate', () => {
     const out = new LineBytes();
     out.text('kept\n');
