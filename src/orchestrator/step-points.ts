@@ -67,9 +67,9 @@ const MAX_CACHED_KEYS = 64;
 /**
  * Writes the fields of a point after its head (SeriesHead), or returns false when the
  * shortcut could differ from the generic encoder (a workload field named like the runner's
- * or like an array index, which an object orders first; a value that is not a plain number
- * or integer; a duration that is not finite; an iteration number beyond 2^53): the caller
- * then writes pointFields(facts) through it.
+ * or like an array index, which an object orders first; a string or boolean workload field,
+ * or a negative integer or one beyond 2^53; a duration that is not finite; an error that is
+ * not a string): the caller then writes the point through the generic encoder.
  */
 function writePoint(
   out: LineBytes,
