@@ -29,6 +29,15 @@ export function writtenCounterKind(
 }
 
 /**
+ * What a counter counted from one point (`previous`) to the next (`value`): a running total's
+ * increase, where a value below the previous one means the total restarted from zero and is
+ * all increase; a per-interval value is itself what was counted.
+ */
+export function countedBetween(kind: CounterKind, previous: number, value: number): number {
+  return kind === 'interval' ? value : value >= previous ? value - previous : value;
+}
+
+/**
  * The increase of one cumulative counter series over its points, with Prometheus's `increase()`
  * reset semantics (without its extrapolation to the window's edges): points are taken in time
  * order, and a value below the previous one means the counter restarted from zero (a server
@@ -50,12 +59,7 @@ export function counterIncrease(
     inOrder = idx.map((i) => values[i]);
   }
   let increase = 0;
-  let prev = inOrder[0];
-  for (let i = 1; i < n; i++) {
-    const v = inOrder[i];
-    increase += v >= prev ? v - prev : v;
-    prev = v;
-  }
+  for (let i = 1; i < n; i++) increase += countedBetween('cumulative', inOrder[i - 1], inOrder[i]);
   return increase;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Per-step numbers of tracer series, from every row (never from the downsampled points).
  */
-import type { CounterKind } from '../core/counters.js';
+import { type CounterKind, countedBetween } from '../core/counters.js';
 import type { SeriesGroup } from './run-data.js';
 
 /** One field of one series over one step. */
@@ -81,9 +81,7 @@ export function perSecond(
     if (Number.isNaN(x)) continue;
     if (!Number.isNaN(pv) && group.t[i] > pt) {
       t[n] = group.t[i];
-      // A running total below its previous value restarted from zero (src/core/counters.ts).
-      const counted = kind === 'interval' ? x : x >= pv ? x - pv : x;
-      v[n] = (counted / (group.t[i] - pt)) * 1000;
+      v[n] = (countedBetween(kind, pv, x) / (group.t[i] - pt)) * 1000;
       step[n] = group.step[i];
       n++;
     }
@@ -120,9 +118,8 @@ export function fieldAggregate(
       first = v;
       t0 = group.t[i];
     }
-    // What was counted after the first row: a running total's increase (restarts counted from
-    // zero, as counterIncrease does), or the per-interval values.
-    if (count > 0) increase += counter === 'interval' ? v : v >= last ? v - last : v;
+    // What was counted after the first row (only a counter's is used).
+    if (count > 0 && counter) increase += countedBetween(counter, last, v);
     last = v;
     t1 = group.t[i];
     count++;
