@@ -32,7 +32,8 @@ export function nowNs(): bigint {
  * Epoch nanoseconds at performance.now() = 0, on nowNs()'s clock: performance.now() reads the
  * same monotonic clock as process.hrtime, in milliseconds since the process started. The two
  * reads below are a fraction of a microsecond apart, so a timestamp made from a reading can
- * be that much earlier than nowNs() at the same instant.
+ * be that much earlier than nowNs() at the same instant; iterations and their atomic actions
+ * both take theirs from readings, so their order is exact.
  */
 const perfOriginNs = hrToEpochNs + process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
 /**

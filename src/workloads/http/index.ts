@@ -1,4 +1,4 @@
-import { elapsedMs, nowNs } from '../../core/sample.js';
+import { elapsedMs, perfToNs } from '../../core/sample.js';
 import type { ActionOutcome, IterationOutcome, ParamIssue, WorkloadDefinition } from '../types.js';
 import { Connections } from './connections.js';
 import { parseJsonPath } from './json-path.js';
@@ -133,8 +133,8 @@ export const httpWorkload: WorkloadDefinition<HttpParams> = {
         let bytes = 0;
         let status: number | undefined;
         for (const req of flow) {
-          const startNs = nowNs();
           const t0 = performance.now();
+          const startNs = perfToNs(t0);
           const r = await send(req, signal);
           const durationMs = elapsedMs(t0);
           bytes += r.bytes;

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, oneLine } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { elapsedMs, nowNs } from '../../core/sample.js';
+import { elapsedMs, perfToNs } from '../../core/sample.js';
 import type { ActionOutcome, IterationOutcome, WorkloadDefinition } from '../types.js';
 
 interface ModuleParams {
@@ -111,8 +111,8 @@ export const moduleWorkload: WorkloadDefinition<ModuleParams> = {
         const time = async <T>(name: string, body: () => T | Promise<T>): Promise<T> => {
           if (!ACTION_NAME.test(name))
             throw new Error(`invalid action name "${name}": use letters, digits, _, . and -`);
-          const startNs = nowNs();
           const t0 = performance.now();
+          const startNs = perfToNs(t0);
           try {
             const value = await body();
             actions.push({ name, durationMs: elapsedMs(t0), ok: true, startNs });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Pool } from 'undici';
 import { parseDuration } from '../../core/duration.js';
-import { elapsedMs, type FieldValue, nowNs } from '../../core/sample.js';
+import { elapsedMs, type FieldValue, perfToNs } from '../../core/sample.js';
 import { parseJsonPath, selectJsonPath } from '../http/json-path.js';
 import {
   check,
@@ -358,8 +358,8 @@ export const openstackWorkload: WorkloadDefinition<OpenstackParams> = {
       vars: Record<string, string>,
       signal: AbortSignal,
     ): Promise<ActionOutcome & { text?: string }> => {
-      const startNs = nowNs();
       const t0 = performance.now();
+      const startNs = perfToNs(t0);
       const trace = hmacKey ? traceHeaders(hmacKey) : undefined;
       const fields: Record<string, FieldValue> = {};
       if (trace)
