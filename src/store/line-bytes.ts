@@ -1,6 +1,7 @@
 import { PERF_ORIGIN, perfToNs } from '../core/sample.js';
 import { millionthsOf } from './line-protocol.js';
 
+const EMPTY = Buffer.alloc(0);
 const DOT = 46;
 const ZERO = 48;
 /** Powers of ten up to 10^15, the most digits written arithmetically. */
@@ -20,12 +21,11 @@ const POWERS = Array.from({ length: 16 }, (_, i) => 10 ** i);
  * is String(n) but for -0; a value outside their fast range takes String's path.
  */
 export class LineBytes {
-  private buf: Buffer;
+  /** Empty until the first write: a step whose sink takes Sample objects never writes. */
+  private buf = EMPTY;
   private pos = 0;
 
-  constructor(private readonly initialSize = 64 * 1024) {
-    this.buf = Buffer.allocUnsafeSlow(initialSize);
-  }
+  constructor(private readonly initialSize = 64 * 1024) {}
 
   /** Bytes written since the last take(). */
   get length(): number {
@@ -133,7 +133,7 @@ export class LineBytes {
 
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
+    const next = Buffer.allocUnsafeSlow(Math.max(this.initialSize, this.buf.length * 2, this.pos + n));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
