@@ -185,16 +185,10 @@ export class StepPoints {
     const series = this.series(worker);
     if (this.encoded) {
       series.iterationHead ??= seriesHead('iteration', series.tags);
-      const start = this.out.length;
-      this.out.bytes(series.iterationHead.head);
-      if (writePoint(this.out, facts, 'iteration', this.fieldKey)) {
-        this.out.byte(SPACE);
+      if (this.startLine(series.iterationHead, facts, 'iteration')) {
         this.out.perfTime(startMs);
         this.ended();
-      } else {
-        this.out.truncate(start);
-        this.addGeneric(series.iterationHead.key, facts, perfToNs(startMs), 'iteration');
-      }
+      } else this.addGeneric(series.iterationHead.key, facts, perfToNs(startMs), 'iteration');
     } else {
       const time = perfToNs(startMs);
       this.samples.push({ measurement: 'iteration', tags: series.tags, fields: pointFields(facts), time });
@@ -213,16 +207,10 @@ export class StepPoints {
       }
       // Before the first byte: encodeTime refuses a time out of range.
       const timeText = encodeTime(time, 'action');
-      const start = this.out.length;
-      this.out.bytes(key.head);
-      if (writePoint(this.out, facts, 'action', this.fieldKey)) {
-        this.out.byte(SPACE);
+      if (this.startLine(key, facts, 'action')) {
         this.out.text(timeText);
         this.ended();
-      } else {
-        this.out.truncate(start);
-        this.addGeneric(key.key, facts, time, 'action');
-      }
+      } else this.addGeneric(key.key, facts, time, 'action');
     } else {
       const tags = { ...series.tags, action: name };
       this.samples.push({ measurement: 'action', tags, fields: pointFields(facts), time });
@@ -255,6 +243,21 @@ export class StepPoints {
       this.workers[worker] = series;
     }
     return series;
+  }
+
+  /**
+   * Writes a point's head and fields and the space before its time, or writes nothing and
+   * returns false when the shortcut steps aside (see writePoint).
+   */
+  private startLine(series: SeriesHead, facts: PointFacts, measurement: string): boolean {
+    const start = this.out.length;
+    this.out.bytes(series.head);
+    if (writePoint(this.out, facts, measurement, this.fieldKey)) {
+      this.out.byte(SPACE);
+      return true;
+    }
+    this.out.truncate(start);
+    return false;
   }
 
   /** A point the shortcut steps aside for, through the generic encoder (which may refuse it). */
